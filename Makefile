@@ -1,0 +1,34 @@
+# `make run`: a running service on SQLite with demo data. `make test`: the whole suite on PostgreSQL.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The demo runs with DEBUG on (plain http on localhost, no production secret needed).
+RUN_ENV := DEBUG=1
+
+.PHONY: venv run serve test check schema clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+run: venv
+	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput -v0
+	$(RUN_ENV) $(BIN)/python manage.py collectstatic --noinput -v0
+	$(RUN_ENV) $(BIN)/python manage.py setup_demo --url http://$(HOST):$(PORT)
+	$(MAKE) --no-print-directory serve
+
+serve: venv
+	$(RUN_ENV) $(BIN)/gunicorn communications_project.wsgi --bind $(HOST):$(PORT) --workers 2 --access-logfile -
+
+test: venv
+	DEBUG=1 DATABASE_URL=sqlite://:memory: $(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) staticfiles db.sqlite3

@@ -1,0 +1,38 @@
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from rest_framework.authtoken.models import Token
+
+from communications import demo
+from communications.models import Communication
+
+
+class Command(BaseCommand):
+    help = (
+        "Make a fresh database usable at once: demo data (if there is none), an administrator "
+        "with a new password, and an API token. Prints what to log in with."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--username", default="admin")
+        parser.add_argument("--count", type=int, default=300)
+        parser.add_argument("--url", default="http://127.0.0.1:8000")
+
+    def handle(self, *args, username: str, count: int, url: str, **options):
+        if not Communication.objects.exists():
+            demo.load(count)
+        user, _ = get_user_model().objects.get_or_create(username=username)
+        password = secrets.token_urlsafe(12)
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        token, _ = Token.objects.get_or_create(user=user)
+        self.stdout.write(
+            f"Communications: {Communication.objects.count()}\n"
+            f"Admin:     {url}/admin/\n"
+            f"Login:     {username}\n"
+            f"Password:  {password}\n"
+            f"API token: {token.key}\n"
+            f"Try:       curl -H 'Authorization: Token {token.key}' {url}/v3/communications\n"
+        )

@@ -1,0 +1,294 @@
+"""The communication, its state machine and its history (SPEC §2, §2.1)."""
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import Q
+from django.db.models.fields.json import KT
+from django.utils.translation import gettext_lazy as _
+from django_fsm import FSMField, Transition, transition
+from uuid_utils.compat import uuid7
+
+
+class Kind(models.TextChoices):
+    ACTUAL = "actual", _("Actual")
+    PLANNED = "planned", _("Planned")
+
+
+class Direction(models.TextChoices):
+    INBOUND = "inbound", _("Inbound")
+    OUTBOUND = "outbound", _("Outbound")
+
+
+class Status(models.TextChoices):
+    CREATED = "created", _("Created")
+    IN_WORK = "in_work", _("In work")
+    DONE = "done", _("Done")
+    CANCELLED = "cancelled", _("Cancelled")
+    FAILED = "failed", _("Failed")
+
+
+FINAL_STATUSES = frozenset({Status.DONE, Status.CANCELLED, Status.FAILED})
+OPEN_STATUSES = [Status.CREATED, Status.IN_WORK]
+
+
+class FailReason(models.TextChoices):
+    NO_ANSWER = "no_answer", _("No answer")
+    BUSY = "busy", _("Busy")
+    WRONG_NUMBER = "wrong_number", _("Wrong number")
+    CLIENT_REFUSED = "client_refused", _("Client refused")
+    OTHER = "other", _("Other")
+
+
+class Source(models.TextChoices):
+    """Where a write came from, kept in the history."""
+
+    API = "api", _("API")
+    ADMIN = "admin", _("Admin")
+    TELEPHONY = "telephony", _("Telephony")
+    IMPORT = "import", _("Import")
+
+
+class CommunicationQuerySet(models.QuerySet):
+    def alive(self) -> "CommunicationQuerySet":
+        return self.filter(date_deleted__isnull=True)
+
+    def deleted(self) -> "CommunicationQuerySet":
+        return self.filter(date_deleted__isnull=False)
+
+
+class Communication(models.Model):
+    # UUIDv7: time-ordered, so new rows land at the end of the primary key index.
+    uuid = models.UUIDField(_("UUID"), primary_key=True, default=uuid7, editable=False)
+    method = models.ForeignKey(
+        "dicts.CommunicationMethod",
+        verbose_name=_("method"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    direction = models.CharField(_("direction"), max_length=16, choices=Direction.choices)
+    status = FSMField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.CREATED, protected=True
+    )
+
+    client_uuid = models.UUIDField(_("client"))
+    employee_uuid = models.UUIDField(_("employee"), null=True, blank=True)
+    dealer_uuid = models.UUIDField(_("dealer"), null=True, blank=True)
+
+    subject = models.CharField(_("subject"), max_length=255, blank=True)
+    comment = models.TextField(_("comment"), blank=True)
+    result = models.TextField(_("result"), blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True, encoder=DjangoJSONEncoder)
+
+    date_planned_start = models.DateTimeField(_("planned start"), null=True, blank=True)
+    date_planned_finish = models.DateTimeField(_("planned finish"), null=True, blank=True)
+    date_start = models.DateTimeField(_("started"), null=True, blank=True)
+    date_finish = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    cancel_reason = models.TextField(_("cancel reason"), blank=True)
+    fail_reason = models.CharField(
+        _("fail reason"), max_length=32, choices=FailReason.choices, blank=True
+    )
+
+    date_created = models.DateTimeField(_("created"), editable=False)
+    date_updated = models.DateTimeField(_("updated"), editable=False)
+    date_deleted = models.DateTimeField(_("deleted"), null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("updated by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    version = models.PositiveIntegerField(_("version"), default=1, editable=False)
+
+    objects = CommunicationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("communication")
+        verbose_name_plural = _("communications")
+        permissions = [("call_phone", _("Can place calls to clients"))]
+        indexes = [
+            # Keyset pagination and the default ordering; uuid breaks ties.
+            models.Index(fields=["date_created", "uuid"], name="comm_created_idx"),
+            models.Index(fields=["date_planned_start", "uuid"], name="comm_planned_start_idx"),
+            models.Index(fields=["date_updated"], name="comm_updated_idx"),
+            models.Index(fields=["date_finish"], name="comm_finish_idx"),
+            models.Index(fields=["client_uuid", "date_created"], name="comm_client_idx"),
+            models.Index(fields=["employee_uuid", "date_created"], name="comm_employee_idx"),
+            models.Index(fields=["dealer_uuid", "date_created"], name="comm_dealer_idx"),
+            models.Index(fields=["status", "date_created"], name="comm_status_idx"),
+            models.Index(fields=["method", "date_created"], name="comm_method_idx"),
+            # Operators search by the client's phone.
+            models.Index(KT("details__phone"), name="comm_details_phone_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(date_finish__isnull=True) | Q(status=Status.DONE),
+                name="comm_date_finish_only_when_done",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=Status.DONE) | Q(date_finish__isnull=False),
+                name="comm_done_has_date_finish",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind=Kind.PLANNED) | ~Q(status=Status.CANCELLED),
+                name="comm_only_planned_cancelled",
+            ),
+            models.CheckConstraint(
+                condition=Q(date_planned_finish__isnull=True)
+                | Q(date_planned_start__isnull=True)
+                | Q(date_planned_finish__gte=models.F("date_planned_start")),
+                name="comm_planned_finish_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.uuid)
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == Status.CANCELLED
+
+    @property
+    def is_failed(self) -> bool:
+        return self.status == Status.FAILED
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.date_deleted is not None
+
+    @staticmethod
+    def initial_status(kind: str) -> Status:
+        """An actual communication is happening now; a planned one waits to be started."""
+        return Status.IN_WORK if kind == Kind.ACTUAL else Status.CREATED
+
+    @classmethod
+    def transitions(cls) -> dict[str, Transition]:
+        """The state machine as data: transition method name -> Transition (sources merged)."""
+        return {t.name: t for t in cls._meta.get_field("status").get_all_transitions(cls)}
+
+    def allowed_actions(self) -> list[str]:
+        """API names of the transitions possible now, in the order the model declares them."""
+        available = {t.name for t in self.get_available_status_transitions()}
+        return [t.custom["action"] for name, t in self.transitions().items() if name in available]
+
+    # Conditions of the state machine: pure, no I/O.
+
+    def is_planned(self) -> bool:
+        return self.kind == Kind.PLANNED
+
+    # The state machine. `custom["action"]` is the API's name for the transition (the URL
+    # segment and the entry in `allowed_actions`); `label` is the operator's button.
+
+    @transition(
+        field=status,
+        source=Status.CREATED,
+        target=Status.IN_WORK,
+        conditions=[is_planned],
+        custom={"action": "start", "label": _("Start"), "admin": True},
+    )
+    def start(self, *, date_start) -> None:
+        self.date_start = date_start
+
+    @transition(
+        field=status,
+        source=OPEN_STATUSES,
+        target=Status.DONE,
+        custom={"action": "close", "label": _("Close as done"), "admin": True},
+    )
+    def close(self, *, date_finish, result: str | None = None) -> None:
+        self.date_finish = date_finish
+        if result is not None:
+            self.result = result
+
+    @transition(
+        field=status,
+        source=OPEN_STATUSES,
+        target=Status.FAILED,
+        custom={
+            "action": "failed",
+            "label": _("Mark as failed"),
+            "admin": True,
+            "form": "communications.forms.FailForm",
+        },
+    )
+    def fail(self, *, fail_reason: str, comment: str | None = None) -> None:
+        self.fail_reason = fail_reason
+        if comment is not None:
+            self.comment = comment
+
+    @transition(
+        field=status,
+        source=OPEN_STATUSES,
+        target=Status.CANCELLED,
+        conditions=[is_planned],
+        custom={
+            "action": "cancel",
+            "label": _("Cancel"),
+            "admin": True,
+            "form": "communications.forms.CancelForm",
+        },
+    )
+    def cancel(self, *, cancel_reason: str = "") -> None:
+        self.cancel_reason = cancel_reason
+
+
+class HistoryAction(models.TextChoices):
+    CREATE = "create", _("Created")
+    UPDATE = "update", _("Updated")
+    TRANSITION = "transition", _("Status changed")
+    DELETE = "delete", _("Deleted")
+    RESTORE = "restore", _("Restored")
+
+
+class CommunicationHistory(models.Model):
+    """One row per write to a communication: who, when, from where, what changed."""
+
+    communication = models.ForeignKey(
+        Communication,
+        verbose_name=_("communication"),
+        on_delete=models.CASCADE,
+        related_name="history",
+    )
+    date = models.DateTimeField(_("date"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("who"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices)
+    action = models.CharField(_("action"), max_length=16, choices=HistoryAction.choices)
+    transition = models.CharField(_("transition"), max_length=32, blank=True)
+    status_from = models.CharField(_("from"), max_length=16, choices=Status.choices, blank=True)
+    status_to = models.CharField(_("to"), max_length=16, choices=Status.choices, blank=True)
+    # {"field": [old, new], ...}
+    changes = models.JSONField(_("changes"), default=dict, blank=True, encoder=DjangoJSONEncoder)
+
+    class Meta:
+        verbose_name = _("history entry")
+        verbose_name_plural = _("history")
+        ordering = ["date", "id"]
+        indexes = [models.Index(fields=["communication", "date"], name="comm_history_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.communication_id} {self.action} {self.date:%Y-%m-%d %H:%M:%S}"

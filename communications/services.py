@@ -1,0 +1,364 @@
+"""Every write to a communication: keyword-only, atomic, recorded in the history.
+
+A write re-reads its row under `select_for_update()` inside one transaction, so two requests
+racing on one communication never both win; the loser sees the winner's result.
+"""
+
+import datetime as dt
+import uuid as uuid_lib
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django_fsm import can_proceed
+
+from communications_project.errors import NotFound, PreconditionFailed, TransitionNotAllowed
+from dicts.models import CommunicationMethod
+
+from .details import validate_details
+from .models import (
+    Communication,
+    CommunicationHistory,
+    FailReason,
+    HistoryAction,
+    Kind,
+)
+
+# A client's clock may run a little ahead of ours; "not in the future" allows this much.
+CLOCK_SKEW = dt.timedelta(minutes=1)
+
+# Fields a PATCH may change. Status, kind, method, direction and the dates the state machine sets
+# are not among them: they change only through transitions, or never.
+EDITABLE_FIELDS = (
+    "client_uuid",
+    "employee_uuid",
+    "dealer_uuid",
+    "subject",
+    "comment",
+    "result",
+    "details",
+    "date_planned_start",
+    "date_planned_finish",
+)
+PLANNED_DATE_FIELDS = ("date_planned_start", "date_planned_finish")
+
+# Fields whose changes the history records.
+TRACKED_FIELDS = (
+    "method_id",
+    "kind",
+    "direction",
+    "status",
+    *EDITABLE_FIELDS,
+    "date_start",
+    "date_finish",
+    "cancel_reason",
+    "fail_reason",
+)
+
+Actor = AbstractBaseUser | None
+
+
+def _actor_or_none(actor: Any) -> Actor:
+    return actor if actor is not None and actor.is_authenticated else None
+
+
+def _snapshot(communication: Communication) -> dict[str, Any]:
+    return {field: getattr(communication, field) for field in TRACKED_FIELDS}
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    return {field: [before[field], after[field]] for field in before if before[field] != after[field]}
+
+
+def _record(
+    communication: Communication,
+    *,
+    actor: Actor,
+    source: str,
+    action: str,
+    changes: dict[str, list[Any]],
+    transition: str = "",
+    status_from: str = "",
+    status_to: str = "",
+) -> CommunicationHistory:
+    return CommunicationHistory.objects.create(
+        communication=communication,
+        date=communication.date_updated,
+        actor=actor,
+        source=source,
+        action=action,
+        transition=transition,
+        status_from=status_from,
+        status_to=status_to,
+        changes=changes,
+    )
+
+
+def _lock(uuid: uuid_lib.UUID | str, *, deleted: bool = False) -> Communication:
+    queryset = Communication.objects.deleted() if deleted else Communication.objects.alive()
+    try:
+        return queryset.select_for_update().get(uuid=uuid)
+    except (Communication.DoesNotExist, ValidationError, ValueError):
+        raise NotFound("Communication not found.")
+
+
+def _check_version(communication: Communication, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != communication.version:
+        raise PreconditionFailed(
+            f"Communication is at version {communication.version}, not {expected_version}."
+        )
+
+
+def _save(communication: Communication, *, actor: Actor, fields: list[str]) -> None:
+    communication.version += 1
+    communication.date_updated = timezone.now()
+    communication.updated_by = actor
+    communication.save(update_fields=[*fields, "version", "date_updated", "updated_by"])
+
+
+def _not_in_future(value: dt.datetime, *, attr: str) -> None:
+    if value > timezone.now() + CLOCK_SKEW:
+        raise ValidationError({attr: ValidationError("Must not be in the future.", code="future")})
+
+
+def check_planned_dates(kind: str, start: dt.datetime | None, finish: dt.datetime | None) -> None:
+    if kind == Kind.PLANNED:
+        if start is None:
+            raise ValidationError(
+                {"date_planned_start": ValidationError("Required for a planned communication.", code="required")}
+            )
+        if finish is not None and finish < start:
+            raise ValidationError(
+                {"date_planned_finish": ValidationError("Must not be before the planned start.", code="invalid")}
+            )
+    else:
+        for attr, value in (("date_planned_start", start), ("date_planned_finish", finish)):
+            if value is not None:
+                raise ValidationError(
+                    {attr: ValidationError("Only a planned communication has planned dates.", code="not_planned")}
+                )
+
+
+def _active_method(code: str) -> CommunicationMethod:
+    try:
+        method = CommunicationMethod.objects.get(code=code)
+    except CommunicationMethod.DoesNotExist:
+        raise ValidationError({"method": ValidationError(f"Unknown method '{code}'.", code="invalid_choice")})
+    if not method.is_active:
+        raise ValidationError(
+            {"method": ValidationError(f"Method '{code}' is not in use.", code="method_inactive")}
+        )
+    return method
+
+
+@transaction.atomic
+def communication_create(
+    *,
+    actor: Actor,
+    source: str,
+    method: str,
+    kind: str,
+    direction: str,
+    client_uuid: uuid_lib.UUID,
+    employee_uuid: uuid_lib.UUID | None = None,
+    dealer_uuid: uuid_lib.UUID | None = None,
+    subject: str = "",
+    comment: str = "",
+    result: str = "",
+    details: dict[str, Any] | None = None,
+    date_planned_start: dt.datetime | None = None,
+    date_planned_finish: dt.datetime | None = None,
+    date_start: dt.datetime | None = None,
+) -> Communication:
+    actor = _actor_or_none(actor)
+    method_obj = _active_method(method)
+    check_planned_dates(kind, date_planned_start, date_planned_finish)
+    now = timezone.now()
+    if kind == Kind.ACTUAL:
+        if date_start is None:
+            date_start = now
+        _not_in_future(date_start, attr="date_start")
+    elif date_start is not None:
+        raise ValidationError(
+            {"date_start": ValidationError("A planned communication starts with the start transition.", code="not_actual")}
+        )
+    communication = Communication(
+        method=method_obj,
+        kind=kind,
+        direction=direction,
+        status=Communication.initial_status(kind),
+        client_uuid=client_uuid,
+        employee_uuid=employee_uuid,
+        dealer_uuid=dealer_uuid,
+        subject=subject,
+        comment=comment,
+        result=result,
+        details=validate_details(method, details if details is not None else {}),
+        date_planned_start=date_planned_start,
+        date_planned_finish=date_planned_finish,
+        date_start=date_start,
+        date_created=now,
+        date_updated=now,
+        created_by=actor,
+        updated_by=actor,
+    )
+    communication.save(force_insert=True)
+    initial = {field: value for field, value in _snapshot(communication).items() if value not in (None, "", {})}
+    _record(
+        communication,
+        actor=actor,
+        source=source,
+        action=HistoryAction.CREATE,
+        changes={field: [None, value] for field, value in initial.items()},
+        status_to=communication.status,
+    )
+    return communication
+
+
+@transaction.atomic
+def communication_update(
+    *,
+    uuid: uuid_lib.UUID | str,
+    actor: Actor,
+    source: str,
+    data: dict[str, Any],
+    expected_version: int | None = None,
+) -> Communication:
+    """Change the editable fields given in `data`; a field left out keeps its value.
+
+    `details` is merged key by key (JSON merge patch): a key set to null is removed.
+    """
+    actor = _actor_or_none(actor)
+    unknown = sorted(set(data) - set(EDITABLE_FIELDS))
+    if unknown:
+        raise ValidationError(
+            {key: ValidationError("This field cannot be changed.", code="read_only") for key in unknown}
+        )
+    communication = _lock(uuid)
+    _check_version(communication, expected_version)
+    if communication.is_final:
+        raise TransitionNotAllowed(
+            f"Communication is {communication.status}; a final communication cannot be changed."
+        )
+    before = _snapshot(communication)
+    for field, value in data.items():
+        if field == "details":
+            value = validate_details(communication.method_id, _merge(communication.details, value))
+        setattr(communication, field, value)
+    if any(field in data for field in PLANNED_DATE_FIELDS):
+        check_planned_dates(
+            communication.kind, communication.date_planned_start, communication.date_planned_finish
+        )
+    changes = _diff(before, _snapshot(communication))
+    if not changes:
+        return communication
+    _save(communication, actor=actor, fields=list(changes))
+    _record(communication, actor=actor, source=source, action=HistoryAction.UPDATE, changes=changes)
+    return communication
+
+
+def _merge(current: dict[str, Any], patch: Any) -> Any:
+    """JSON merge patch of one level: keys in `patch` replace, a null removes."""
+    if not isinstance(patch, dict):
+        return patch  # validate_details reports the wrong type
+    merged = {**current, **patch}
+    return {key: value for key, value in merged.items() if value is not None}
+
+
+def _transition_params(communication: Communication, name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Validate and complete what a transition is given; the transition itself only assigns."""
+    now = timezone.now()
+    if name == "start":
+        date_start = params.get("date_start") or now
+        _not_in_future(date_start, attr="date_start")
+        return {"date_start": date_start}
+    if name == "close":
+        date_finish = params.get("date_finish") or now
+        _not_in_future(date_finish, attr="date_finish")
+        if communication.date_start and date_finish < communication.date_start:
+            raise ValidationError(
+                {"date_finish": ValidationError("Must not be before the start.", code="before_start")}
+            )
+        return {"date_finish": date_finish, "result": params.get("result")}
+    if name == "fail":
+        fail_reason = params.get("fail_reason")
+        if fail_reason not in FailReason.values:
+            raise ValidationError(
+                {
+                    "fail_reason": ValidationError(
+                        f"Required; one of: {', '.join(FailReason.values)}.", code="invalid_choice"
+                    )
+                }
+            )
+        return {"fail_reason": fail_reason, "comment": params.get("comment")}
+    if name == "cancel":
+        return {"cancel_reason": params.get("cancel_reason") or ""}
+    raise ValueError(f"Unknown transition {name!r}")
+
+
+@transaction.atomic
+def communication_transition(
+    *,
+    uuid: uuid_lib.UUID | str,
+    name: str,
+    actor: Actor,
+    source: str,
+    expected_version: int | None = None,
+    **params: Any,
+) -> Communication:
+    """Run the transition `name` (a method of Communication: start, close, fail, cancel)."""
+    actor = _actor_or_none(actor)
+    transitions = Communication.transitions()
+    if name not in transitions:
+        raise ValueError(f"Unknown transition {name!r}")
+    communication = _lock(uuid)
+    _check_version(communication, expected_version)
+    method = getattr(communication, name)
+    if not can_proceed(method):
+        action = transitions[name].custom["action"]
+        raise TransitionNotAllowed(
+            f"Cannot {action} a {communication.kind} communication in status '{communication.status}'."
+        )
+    kwargs = _transition_params(communication, name, params)
+    before = _snapshot(communication)
+    method(**kwargs)
+    changes = _diff(before, _snapshot(communication))
+    _save(communication, actor=actor, fields=list(changes))
+    _record(
+        communication,
+        actor=actor,
+        source=source,
+        action=HistoryAction.TRANSITION,
+        transition=name,
+        status_from=before["status"],
+        status_to=communication.status,
+        changes=changes,
+    )
+    return communication
+
+
+@transaction.atomic
+def communication_delete(
+    *, uuid: uuid_lib.UUID | str, actor: Actor, source: str, expected_version: int | None = None
+) -> Communication:
+    """Soft delete: the row stays (restorable in admin) but the API no longer finds it."""
+    actor = _actor_or_none(actor)
+    communication = _lock(uuid)
+    _check_version(communication, expected_version)
+    communication.date_deleted = timezone.now()
+    _save(communication, actor=actor, fields=["date_deleted"])
+    _record(communication, actor=actor, source=source, action=HistoryAction.DELETE, changes={})
+    return communication
+
+
+@transaction.atomic
+def communication_restore(*, uuid: uuid_lib.UUID | str, actor: Actor, source: str) -> Communication:
+    actor = _actor_or_none(actor)
+    communication = _lock(uuid, deleted=True)
+    communication.date_deleted = None
+    _save(communication, actor=actor, fields=["date_deleted"])
+    _record(communication, actor=actor, source=source, action=HistoryAction.RESTORE, changes={})
+    return communication
+

@@ -1,0 +1,36 @@
+from collections import Counter
+
+import pytest
+from django.core.management import call_command
+
+from communications.models import Communication, CommunicationHistory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_demo_data_covers_every_state_and_active_method():
+    call_command("load_demo_data", count=400, seed=7)
+    assert Communication.objects.count() == 400
+    assert CommunicationHistory.objects.count() == 400
+    states = Counter(Communication.objects.values_list("kind", "status"))
+    assert set(states) == {
+        ("actual", "in_work"), ("actual", "done"), ("actual", "failed"),
+        ("planned", "created"), ("planned", "in_work"), ("planned", "done"),
+        ("planned", "cancelled"), ("planned", "failed"),
+    }
+    methods = set(Communication.objects.values_list("method_id", flat=True))
+    assert methods == {"call", "visit", "sms", "site_request", "email", "mobile_app_request", "messenger"}
+    assert all(c.uuid.version == 7 for c in Communication.objects.all()[:50])
+
+
+def test_setup_demo_prints_a_working_login_and_token(capsys):
+    call_command("setup_demo", count=20)
+    out = capsys.readouterr().out
+    password = next(line.split()[-1] for line in out.splitlines() if line.startswith("Password:"))
+    token = next(line.split()[-1] for line in out.splitlines() if line.startswith("API token:"))
+    from django.contrib.auth import authenticate
+    from rest_framework.authtoken.models import Token
+
+    assert authenticate(username="admin", password=password) is not None
+    assert Token.objects.get(key=token).user.username == "admin"
+    assert Communication.objects.count() == 20

@@ -1,0 +1,75 @@
+"""Domain errors and the one place that turns any error into the standard shape (SPEC §6.2).
+
+Services raise `DomainError` subclasses (or Django's `ValidationError`); views never catch them.
+"""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_standardized_errors.formatter import ExceptionFormatter
+from drf_standardized_errors.handler import ExceptionHandler
+from rest_framework import exceptions, status
+from rest_framework.serializers import as_serializer_error
+
+
+class DomainError(Exception):
+    """A refusal the service makes on purpose, with a stable code and an HTTP status."""
+
+    status_code: int = status.HTTP_400_BAD_REQUEST
+    code: str = "invalid"
+    default_detail: str = "The request cannot be completed."
+
+    def __init__(self, detail: str | None = None, *, extra: dict[str, Any] | None = None):
+        self.detail = detail or self.default_detail
+        # Extra top-level keys for the error body, e.g. the existing pair of a conflict.
+        self.extra = extra or {}
+        super().__init__(self.detail)
+
+
+class NotFound(DomainError):
+    status_code = status.HTTP_404_NOT_FOUND
+    code = "not_found"
+    default_detail = "Not found."
+
+
+class TransitionNotAllowed(DomainError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "transition_not_allowed"
+    default_detail = "This transition is not allowed in the current status."
+
+
+class PreconditionFailed(DomainError):
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+    code = "precondition_failed"
+    default_detail = "The resource has changed since you read it (If-Match does not match)."
+
+
+class Conflict(DomainError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "conflict"
+
+
+class _APIDomainError(exceptions.APIException):
+    """DRF's view of a DomainError, so the standard formatter can render it."""
+
+    def __init__(self, error: DomainError):
+        self.status_code = error.status_code
+        self.extra = error.extra
+        super().__init__(detail=error.detail, code=error.code)
+
+
+class ErrorFormatter(ExceptionFormatter):
+    def format_error_response(self, error_response):
+        body = super().format_error_response(error_response)
+        body.update(getattr(self.exc, "extra", {}))
+        return body
+
+
+class ErrorHandler(ExceptionHandler):
+    def convert_known_exceptions(self, exc: Exception) -> Exception:
+        if isinstance(exc, DomainError):
+            return _APIDomainError(exc)
+        if isinstance(exc, DjangoValidationError):
+            return exceptions.ValidationError(detail=as_serializer_error(exc))
+        return super().convert_known_exceptions(exc)
+

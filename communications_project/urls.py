@@ -1,0 +1,10 @@
+from django.contrib import admin
+from django.urls import path
+
+from .health import healthz, readyz
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+]
