@@ -36,7 +36,7 @@ class CappedCountPaginator(Paginator):
 
 
 class DeletedFilter(admin.SimpleListFilter):
-    title = _("deleted")
+    title = _("deletion")
     parameter_name = "deleted"
 
     def lookups(self, request, model_admin):

@@ -177,3 +177,13 @@ def test_methods_dictionary_code_is_read_only(operator):
     assert response.status_code == 200
     assert 'name="code"' not in response.content.decode()
     assert 'name="is_active"' in response.content.decode()
+
+
+def test_admin_speaks_russian_by_default_and_english_on_request(operator):
+    CommunicationFactory(kind=Kind.PLANNED)
+    url = reverse("admin:communications_communication_changelist")
+    russian = operator.get(url).content.decode()
+    english = operator.get(url, headers={"accept-language": "en"}).content.decode()
+    assert "Коммуникации" in russian
+    assert "Создана" in russian and "Запланированная" in russian
+    assert "Created" in english and "Planned" in english
