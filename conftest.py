@@ -28,3 +28,38 @@ def user_with_perms(db):
         return user
 
     return make
+
+
+ALL_COMMUNICATION_PERMS = (
+    "communications.view_communication",
+    "communications.add_communication",
+    "communications.change_communication",
+    "communications.delete_communication",
+)
+
+
+@pytest.fixture
+def api(api_as):
+    """An API client authenticated by token as a service holding every communications permission."""
+    return api_as(*ALL_COMMUNICATION_PERMS)
+
+
+@pytest.fixture
+def api_as(user_with_perms):
+    """api_as("communications.view_communication") -> a client holding just those permissions."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    def make(*perms: str):
+        user = user_with_perms(*perms)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        client.user = user
+        return client
+
+    return make
+
+
+# What every token-authenticated API request costs before the view runs: the token with its
+# user, the user's permissions, the user's groups' permissions. Query budgets add this.
+AUTH_QUERIES = 3

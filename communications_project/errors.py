@@ -5,7 +5,9 @@ Services raise `DomainError` subclasses (or Django's `ValidationError`); views n
 
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import JsonResponse
 from drf_standardized_errors.formatter import ExceptionFormatter
 from drf_standardized_errors.handler import ExceptionHandler
 from rest_framework import exceptions, status
@@ -49,6 +51,12 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class RequestTooLarge(DomainError):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    code = "request_too_large"
+    default_detail = "The request body is larger than this service accepts."
+
+
 class _APIDomainError(exceptions.APIException):
     """DRF's view of a DomainError, so the standard formatter can render it."""
 
@@ -67,9 +75,25 @@ class ErrorFormatter(ExceptionFormatter):
 
 class ErrorHandler(ExceptionHandler):
     def convert_known_exceptions(self, exc: Exception) -> Exception:
+        if isinstance(exc, RequestDataTooBig):
+            exc = RequestTooLarge()
         if isinstance(exc, DomainError):
             return _APIDomainError(exc)
         if isinstance(exc, DjangoValidationError):
             return exceptions.ValidationError(detail=as_serializer_error(exc))
         return super().convert_known_exceptions(exc)
 
+
+
+def _plain_error(status_code: int, error_type: str, code: str, detail: str) -> JsonResponse:
+    body = {"type": error_type, "errors": [{"code": code, "detail": detail, "attr": None}]}
+    return JsonResponse(body, status=status_code)
+
+
+def not_found(request, exception=None) -> JsonResponse:
+    """A URL no view answers: the same error shape as the API's own 404."""
+    return _plain_error(404, "client_error", "not_found", "Not found.")
+
+
+def server_error(request) -> JsonResponse:
+    return _plain_error(500, "server_error", "error", "Server Error (500)")

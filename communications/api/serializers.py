@@ -1,0 +1,224 @@
+"""Shapes of the API. Input serializers only parse types; the rules live in services."""
+
+from django.utils import translation
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ..models import Communication, CommunicationHistory, Direction, FailReason, Kind, Status
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses keys it does not know, so a typo is a 400 instead of a silently ignored field."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {key: [serializers.ErrorDetail("Unknown field.", code="unknown_field")] for key in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+def _text(max_length: int, **kwargs) -> serializers.CharField:
+    return serializers.CharField(max_length=max_length, allow_blank=True, trim_whitespace=False, **kwargs)
+
+
+TEXT_MAX = 10_000
+
+
+class CommunicationShortSerializer(serializers.ModelSerializer):
+    method = serializers.CharField(source="method_id", read_only=True)
+
+    class Meta:
+        model = Communication
+        fields = [
+            "uuid",
+            "method",
+            "kind",
+            "direction",
+            "status",
+            "client_uuid",
+            "employee_uuid",
+            "dealer_uuid",
+            "subject",
+            "date_planned_start",
+            "date_start",
+            "date_finish",
+            "date_created",
+            "date_updated",
+        ]
+        read_only_fields = fields
+
+
+class CommunicationFullSerializer(CommunicationShortSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta(CommunicationShortSerializer.Meta):
+        fields = [
+            "uuid",
+            "method",
+            "kind",
+            "direction",
+            "status",
+            "is_cancelled",
+            "is_failed",
+            "client_uuid",
+            "employee_uuid",
+            "dealer_uuid",
+            "subject",
+            "comment",
+            "result",
+            "details",
+            "date_planned_start",
+            "date_planned_finish",
+            "date_start",
+            "date_finish",
+            "cancel_reason",
+            "fail_reason",
+            "date_created",
+            "date_updated",
+            "created_by",
+            "updated_by",
+            "version",
+        ]
+        read_only_fields = fields
+
+
+class HistoryEntrySerializer(serializers.ModelSerializer):
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = CommunicationHistory
+        fields = ["date", "actor", "source", "action", "transition", "status_from", "status_to", "changes"]
+        read_only_fields = fields
+
+
+class CommunicationWithHistorySerializer(CommunicationFullSerializer):
+    history = HistoryEntrySerializer(many=True, read_only=True)
+
+    class Meta(CommunicationFullSerializer.Meta):
+        fields = [*CommunicationFullSerializer.Meta.fields, "history"]
+        read_only_fields = fields
+
+
+class CommunicationCreateSerializer(StrictSerializer):
+    method = serializers.SlugField(max_length=32)
+    kind = serializers.ChoiceField(choices=Kind.choices)
+    direction = serializers.ChoiceField(choices=Direction.choices)
+    client_uuid = serializers.UUIDField()
+    employee_uuid = serializers.UUIDField(required=False, allow_null=True)
+    dealer_uuid = serializers.UUIDField(required=False, allow_null=True)
+    subject = _text(255, required=False)
+    comment = _text(TEXT_MAX, required=False)
+    result = _text(TEXT_MAX, required=False)
+    details = serializers.JSONField(required=False, help_text="Per-method attributes, see docs/API.md.")
+    date_planned_start = serializers.DateTimeField(required=False, allow_null=True)
+    date_planned_finish = serializers.DateTimeField(required=False, allow_null=True)
+    date_start = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Actual only; defaults to now; not in the future."
+    )
+
+
+class CommunicationUpdateSerializer(StrictSerializer):
+    """Every field optional; one left out keeps its value. `details` is merged key by key."""
+
+    client_uuid = serializers.UUIDField(required=False)
+    employee_uuid = serializers.UUIDField(required=False, allow_null=True)
+    dealer_uuid = serializers.UUIDField(required=False, allow_null=True)
+    subject = _text(255, required=False)
+    comment = _text(TEXT_MAX, required=False)
+    result = _text(TEXT_MAX, required=False)
+    details = serializers.JSONField(required=False, help_text="Merged into the stored details; null removes a key.")
+    date_planned_start = serializers.DateTimeField(required=False)
+    date_planned_finish = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class StartSerializer(StrictSerializer):
+    date_start = serializers.DateTimeField(required=False, help_text="Defaults to now.")
+
+
+class CloseSerializer(StrictSerializer):
+    date_finish = serializers.DateTimeField(required=False, help_text="Defaults to now.")
+    result = _text(TEXT_MAX, required=False)
+
+
+class FailSerializer(StrictSerializer):
+    fail_reason = serializers.ChoiceField(choices=FailReason.choices)
+    comment = _text(TEXT_MAX, required=False)
+
+
+class CancelSerializer(StrictSerializer):
+    cancel_reason = _text(TEXT_MAX, required=False)
+
+
+class CollectionRequestSerializer(StrictSerializer):
+    uuids = serializers.ListField(child=serializers.UUIDField(), min_length=1, max_length=1000)
+    view = serializers.ChoiceField(choices=["short", "full"], default="short")
+
+
+class CollectionResponseSerializer(serializers.Serializer):
+    results = CommunicationFullSerializer(many=True)
+    not_found = serializers.ListField(child=serializers.UUIDField())
+
+
+class PrimaryInfoSerializer(serializers.Serializer):
+    """What the CRM card shows: Russian labels, the relevant date, what can be done now."""
+
+    uuid = serializers.UUIDField()
+    method = serializers.CharField(source="method_id")
+    method_name = serializers.CharField(source="method.name")
+    kind = serializers.CharField()
+    kind_name = serializers.SerializerMethodField()
+    direction = serializers.CharField()
+    direction_name = serializers.SerializerMethodField()
+    status = serializers.CharField()
+    status_name = serializers.SerializerMethodField()
+    client_uuid = serializers.UUIDField()
+    employee_uuid = serializers.UUIDField(allow_null=True)
+    subject = serializers.CharField()
+    date = serializers.SerializerMethodField()
+    date_kind = serializers.SerializerMethodField()
+    allowed_actions = serializers.ListField(child=serializers.CharField())
+
+    @staticmethod
+    def _ru(label) -> str:
+        with translation.override("ru"):
+            return str(label)
+
+    def get_kind_name(self, obj) -> str:
+        return self._ru(Kind(obj.kind).label)
+
+    def get_direction_name(self, obj) -> str:
+        return self._ru(Direction(obj.direction).label)
+
+    def get_status_name(self, obj) -> str:
+        return self._ru(Status(obj.status).label)
+
+    @staticmethod
+    def _relevant_date(obj) -> tuple[str, object]:
+        if obj.status == Status.DONE:
+            return "date_finish", obj.date_finish
+        if obj.status == Status.IN_WORK:
+            return "date_start", obj.date_start
+        if obj.status == Status.CREATED:
+            return "date_planned_start", obj.date_planned_start
+        return "date_updated", obj.date_updated
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_date(self, obj):
+        value = self._relevant_date(obj)[1]
+        return serializers.DateTimeField().to_representation(value) if value else None
+
+    @extend_schema_field(
+        serializers.ChoiceField(choices=["date_finish", "date_start", "date_planned_start", "date_updated"])
+    )
+    def get_date_kind(self, obj) -> str:
+        return self._relevant_date(obj)[0]
+
+
+class StatusSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    is_final = serializers.BooleanField()

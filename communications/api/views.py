@@ -1,0 +1,273 @@
+"""The communications API (SPEC §6): thin views over selectors (reads) and services (writes)."""
+
+from django.urls import reverse
+from django.utils import translation
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from communications_project.api import ErrorResponseSerializer, etag, expected_version
+from communications_project.permissions import ADD, CHANGE, DELETE, VIEW
+
+from .. import selectors, services
+from ..filtersets import CommunicationFilterSet
+from ..idempotency import run_idempotent
+from ..models import FINAL_STATUSES, Source, Status
+from .pagination import CommunicationCursorPagination, StrictOrderingFilter
+from .serializers import (
+    CancelSerializer,
+    CloseSerializer,
+    CollectionRequestSerializer,
+    CollectionResponseSerializer,
+    CommunicationCreateSerializer,
+    CommunicationFullSerializer,
+    CommunicationShortSerializer,
+    CommunicationUpdateSerializer,
+    CommunicationWithHistorySerializer,
+    FailSerializer,
+    HistoryEntrySerializer,
+    PrimaryInfoSerializer,
+    StartSerializer,
+    StatusSerializer,
+)
+
+VIEW_PARAM = OpenApiParameter("view", enum=["full", "short"], default="full", description="Which fields to return.")
+INCLUDE_PARAM = OpenApiParameter("include", enum=["history"], required=False, description="Add the history.")
+IF_MATCH = OpenApiParameter(
+    "If-Match", location=OpenApiParameter.HEADER, required=False, description='The ETag you read, e.g. "3"; 412 if it changed.'
+)
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Retries with the same key and body within 24 h replay the first answer and create nothing.",
+)
+CONFLICT = OpenApiResponse(ErrorResponseSerializer, description="transition_not_allowed: the status does not allow it.")
+PRECONDITION = OpenApiResponse(ErrorResponseSerializer, description="precondition_failed: If-Match is stale.")
+
+VIEWS = {"full": CommunicationFullSerializer, "short": CommunicationShortSerializer}
+LIST_PARAMS = {"cursor", "page_size", "ordering", "count", "view"}
+
+
+def _choice_param(request, name: str, allowed: set[str], default: str) -> str:
+    value = request.query_params.get(name, default)
+    if value not in allowed:
+        raise ValidationError({name: [f"Expected one of: {', '.join(sorted(allowed))}."]}, code="invalid_choice")
+    return value
+
+
+def _with_etag(communication, *, status_code: int = status.HTTP_200_OK, headers=None) -> Response:
+    body = CommunicationFullSerializer(communication).data
+    return Response(body, status=status_code, headers={"ETag": etag(communication.version), **(headers or {})})
+
+
+def transition_schema(name: str, request_serializer, summary: str):
+    return extend_schema(
+        summary=summary,
+        request=request_serializer,
+        parameters=[IF_MATCH],
+        responses={200: CommunicationFullSerializer, 409: CONFLICT, 412: PRECONDITION},
+        operation_id=f"communications_{name}",
+    )
+
+
+class CommunicationViewSet(viewsets.GenericViewSet):
+    queryset = selectors.communication_queryset()
+    serializer_class = CommunicationFullSerializer
+    filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
+    filterset_class = CommunicationFilterSet
+    pagination_class = CommunicationCursorPagination
+    ordering_fields = ["date_created", "date_planned_start"]
+    lookup_field = "uuid"
+    action_permissions = {
+        "retrieve": VIEW,
+        "list": VIEW,
+        "collection": VIEW,
+        "primary_info": VIEW,
+        "history": VIEW,
+        "create": ADD,
+        "partial_update": CHANGE,
+        "start": CHANGE,
+        "close": CHANGE,
+        "failed": CHANGE,
+        "cancel": CHANGE,
+        "destroy": DELETE,
+    }
+
+    def get_queryset(self):
+        return selectors.communication_queryset()
+
+    # Reads
+
+    @extend_schema(
+        summary="One communication",
+        parameters=[VIEW_PARAM, INCLUDE_PARAM],
+        responses={200: CommunicationWithHistorySerializer},
+    )
+    def retrieve(self, request, uuid: str, **kwargs):
+        view = _choice_param(request, "view", set(VIEWS), "full")
+        include = _choice_param(request, "include", {"", "history"}, "")
+        communication = selectors.communication_get(uuid)
+        body = VIEWS[view](communication).data
+        if include == "history":
+            history = selectors.communication_history(communication)
+            body = {**body, "history": HistoryEntrySerializer(history, many=True).data}
+        return Response(body, headers={"ETag": etag(communication.version)})
+
+    @extend_schema(
+        summary="Filtered list, cursor-paginated",
+        parameters=[
+            VIEW_PARAM,
+            OpenApiParameter("page_size", int, description="1 to 500, default 50."),
+            OpenApiParameter("count", bool, description="Add the total count (costs a COUNT)."),
+        ],
+        responses={200: CommunicationShortSerializer(many=True)},
+    )
+    def list(self, request, **kwargs):
+        allowed = LIST_PARAMS | set(CommunicationFilterSet.base_filters)
+        unknown = sorted(set(request.query_params) - allowed)
+        if unknown:
+            raise ValidationError({key: ["Unknown query parameter."] for key in unknown}, code="unknown_parameter")
+        view = _choice_param(request, "view", set(VIEWS), "short")
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(VIEWS[view](page, many=True).data)
+
+    @extend_schema(
+        summary="Communications by UUIDs, in request order",
+        request=CollectionRequestSerializer,
+        responses={200: CollectionResponseSerializer},
+        operation_id="communications_collection",
+    )
+    @action(detail=False, methods=["post"])
+    def collection(self, request, **kwargs):
+        params = CollectionRequestSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        uuids = list(dict.fromkeys(params.validated_data["uuids"]))  # de-duplicated, order kept
+        found = selectors.communications_by_uuids(uuids)
+        serializer = VIEWS[params.validated_data["view"]]
+        return Response(
+            {
+                "results": serializer([found[u] for u in uuids if u in found], many=True).data,
+                "not_found": [str(u) for u in uuids if u not in found],
+            }
+        )
+
+    @extend_schema(summary="What the CRM card shows", responses={200: PrimaryInfoSerializer})
+    @action(detail=True, methods=["get"], url_path="primary-info")
+    def primary_info(self, request, uuid: str, **kwargs):
+        return Response(PrimaryInfoSerializer(selectors.communication_get(uuid)).data)
+
+    @extend_schema(summary="History of a communication", responses={200: HistoryEntrySerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def history(self, request, uuid: str, **kwargs):
+        communication = selectors.communication_get(uuid)
+        return Response(HistoryEntrySerializer(selectors.communication_history(communication), many=True).data)
+
+    # Writes
+
+    @extend_schema(
+        summary="Create a communication",
+        request=CommunicationCreateSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            201: CommunicationFullSerializer,
+            409: OpenApiResponse(ErrorResponseSerializer, description="idempotency_request_in_flight"),
+            422: OpenApiResponse(ErrorResponseSerializer, description="idempotency_key_reused"),
+        },
+    )
+    def create(self, request, **kwargs):
+        def execute() -> Response:
+            data = CommunicationCreateSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            communication = services.communication_create(
+                actor=request.user, source=Source.API, **data.validated_data
+            )
+            location = request.build_absolute_uri(
+                reverse("communication-detail", kwargs={"uuid": communication.uuid})
+            )
+            return _with_etag(communication, status_code=status.HTTP_201_CREATED, headers={"Location": location})
+
+        return run_idempotent(request, execute)
+
+    @extend_schema(
+        summary="Change editable fields",
+        request=CommunicationUpdateSerializer,
+        parameters=[IF_MATCH],
+        responses={200: CommunicationFullSerializer, 409: CONFLICT, 412: PRECONDITION},
+    )
+    def partial_update(self, request, uuid: str, **kwargs):
+        data = CommunicationUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        communication = services.communication_update(
+            uuid=uuid,
+            actor=request.user,
+            source=Source.API,
+            data=data.validated_data,
+            expected_version=expected_version(request),
+        )
+        return _with_etag(communication)
+
+    @extend_schema(
+        summary="Delete (soft; restorable in admin)",
+        parameters=[IF_MATCH],
+        responses={204: None, 412: PRECONDITION},
+    )
+    def destroy(self, request, uuid: str, **kwargs):
+        services.communication_delete(
+            uuid=uuid, actor=request.user, source=Source.API, expected_version=expected_version(request)
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _transition(self, request, uuid: str, name: str, serializer_class) -> Response:
+        params = serializer_class(data=request.data)
+        params.is_valid(raise_exception=True)
+        communication = services.communication_transition(
+            uuid=uuid,
+            name=name,
+            actor=request.user,
+            source=Source.API,
+            expected_version=expected_version(request),
+            **params.validated_data,
+        )
+        return _with_etag(communication)
+
+    @transition_schema("start", StartSerializer, "Start a planned communication (created → in_work)")
+    @action(detail=True, methods=["patch"])
+    def start(self, request, uuid: str, **kwargs):
+        return self._transition(request, uuid, "start", StartSerializer)
+
+    @transition_schema("close", CloseSerializer, "Close as done")
+    @action(detail=True, methods=["patch"])
+    def close(self, request, uuid: str, **kwargs):
+        return self._transition(request, uuid, "close", CloseSerializer)
+
+    @transition_schema("failed", FailSerializer, "Mark as failed (аут)")
+    @action(detail=True, methods=["patch"])
+    def failed(self, request, uuid: str, **kwargs):
+        return self._transition(request, uuid, "fail", FailSerializer)
+
+    @transition_schema("cancel", CancelSerializer, "Cancel a planned communication")
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, uuid: str, **kwargs):
+        return self._transition(request, uuid, "cancel", CancelSerializer)
+
+
+class CommunicationStatusListView(APIView):
+    """The statuses dictionary, with the Russian names the CRM shows."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(summary="Statuses dictionary", responses={200: StatusSerializer(many=True)})
+    def get(self, request, **kwargs):
+        with translation.override("ru"):
+            body = [
+                {"code": value, "name": str(label), "is_final": value in FINAL_STATUSES}
+                for value, label in Status.choices
+            ]
+        return Response(body)

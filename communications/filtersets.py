@@ -1,0 +1,98 @@
+"""Filters of the communications list (SPEC §6.1).
+
+Every filter takes repeated (`?status=done&status=failed`) and comma-separated
+(`?status=done,failed`) values. A value the filter does not know is a 400, never ignored.
+"""
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django_filters import rest_framework as filters
+
+from dicts.models import CommunicationMethod
+
+from .models import Communication, Direction, Kind, Status
+
+
+class MultiValueWidget(forms.Widget):
+    """Reads every occurrence of the parameter and splits each on commas."""
+
+    def value_from_datadict(self, data, files, name):
+        values = data.getlist(name) if hasattr(data, "getlist") else [data.get(name)]
+        return [part.strip() for value in values if value for part in value.split(",") if part.strip()]
+
+
+class MultiValueField(forms.Field):
+    widget = MultiValueWidget
+    max_values = 1000
+
+    def __init__(self, *, item_field: forms.Field, **kwargs):
+        self.item_field = item_field
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        if not value:
+            return []
+        if len(value) > self.max_values:
+            raise ValidationError(f"At most {self.max_values} values.", code="max_length")
+        return [self.item_field.clean(item) for item in value]
+
+
+class MultiValueFilter(filters.Filter):
+    """`field IN (values)`; the item field validates each value."""
+
+    field_class = MultiValueField
+
+    def __init__(self, *args, item_field: forms.Field, **kwargs):
+        kwargs.setdefault("lookup_expr", "in")
+        super().__init__(*args, item_field=item_field, **kwargs)
+
+    def filter(self, qs, value):
+        if not value:
+            return qs
+        return qs.filter(**{f"{self.field_name}__in": value})
+
+
+class MethodCodesField(MultiValueField):
+    """Method codes that exist in the dictionary: one query for all of them."""
+
+    def clean(self, value):
+        codes = super().clean(value)
+        if codes:
+            known = set(CommunicationMethod.objects.filter(code__in=codes).values_list("code", flat=True))
+            unknown = [code for code in codes if code not in known]
+            if unknown:
+                raise ValidationError(f"Unknown method '{unknown[0]}'.", code="invalid_choice")
+        return codes
+
+
+class MethodFilter(MultiValueFilter):
+    field_class = MethodCodesField
+
+
+def _choice(choices) -> forms.ChoiceField:
+    return forms.ChoiceField(
+        choices=choices,
+        error_messages={"invalid_choice": "Unknown value '%(value)s'."},
+    )
+
+
+class CommunicationFilterSet(filters.FilterSet):
+    method = MethodFilter(field_name="method_id", item_field=forms.CharField(max_length=32))
+    status = MultiValueFilter(item_field=_choice(Status.choices))
+    kind = MultiValueFilter(item_field=_choice(Kind.choices))
+    direction = MultiValueFilter(item_field=_choice(Direction.choices))
+    client_uuid = MultiValueFilter(item_field=forms.UUIDField())
+    employee_uuid = MultiValueFilter(item_field=forms.UUIDField())
+    dealer_uuid = MultiValueFilter(item_field=forms.UUIDField())
+    date_created_after = filters.IsoDateTimeFilter(field_name="date_created", lookup_expr="gte")
+    date_created_before = filters.IsoDateTimeFilter(field_name="date_created", lookup_expr="lt")
+    date_planned_start_after = filters.IsoDateTimeFilter(field_name="date_planned_start", lookup_expr="gte")
+    date_planned_start_before = filters.IsoDateTimeFilter(field_name="date_planned_start", lookup_expr="lt")
+    date_finish_after = filters.IsoDateTimeFilter(field_name="date_finish", lookup_expr="gte")
+    date_finish_before = filters.IsoDateTimeFilter(field_name="date_finish", lookup_expr="lt")
+    date_updated_after = filters.IsoDateTimeFilter(field_name="date_updated", lookup_expr="gte")
+
+    class Meta:
+        model = Communication
+        fields: list[str] = []

@@ -1,0 +1,128 @@
+"""`Idempotency-Key` (SPEC §6.2): the same key and body within the TTL replays the first answer.
+
+The key is claimed in its own committed transaction before the work starts, so a parallel retry
+sees it at once (409 while in flight). With `atomic=True` the work and the stored answer commit
+together: a key is answered exactly once or not at all.
+"""
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from communications_project.errors import DomainError
+
+from .models import IdempotencyKey
+
+HEADER = "Idempotency-Key"
+KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII, no spaces
+# A claim older than this with no answer belongs to a request that died; a retry may take it over.
+ABANDONED_AFTER = dt.timedelta(minutes=2)
+
+
+class IdempotencyKeyReused(DomainError):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    code = "idempotency_key_reused"
+    default_detail = "This Idempotency-Key was used with a different request body."
+
+
+class IdempotencyRequestInFlight(DomainError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "idempotency_request_in_flight"
+    default_detail = "A request with this Idempotency-Key is still being processed; retry later."
+
+
+@dataclass(frozen=True)
+class _Replay:
+    status: int
+    body: object
+    location: str
+
+
+def _fingerprint(data: object) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@transaction.atomic
+def _claim(*, user, scope: str, key: str, fingerprint: str) -> IdempotencyKey | _Replay:
+    now = timezone.now()
+    expires = now + dt.timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+    try:
+        with transaction.atomic():
+            return IdempotencyKey.objects.create(
+                user=user, scope=scope, key=key, request_hash=fingerprint, date_created=now, date_expires=expires
+            )
+    except IntegrityError:
+        pass
+    existing = IdempotencyKey.objects.select_for_update().get(user=user, scope=scope, key=key)
+    abandoned = existing.response_status is None and existing.date_created < now - ABANDONED_AFTER
+    if existing.date_expires <= now or abandoned:
+        existing.request_hash = fingerprint
+        existing.date_created, existing.date_expires = now, expires
+        existing.response_status, existing.response_body, existing.response_location = None, None, ""
+        existing.save()
+        return existing
+    if existing.request_hash != fingerprint:
+        raise IdempotencyKeyReused()
+    if existing.response_status is None:
+        raise IdempotencyRequestInFlight()
+    return _Replay(existing.response_status, existing.response_body, existing.response_location)
+
+
+def _key_from(request: Request) -> str | None:
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    if not KEY_RE.match(key):
+        raise ValidationError(
+            {HEADER: ValidationError("1 to 255 visible ASCII characters, no spaces.", code="invalid")}
+        )
+    return key
+
+
+def run_idempotent(request: Request, execute: Callable[[], Response], *, atomic: bool = True) -> Response:
+    """Run `execute` once per key; answer retries with the stored response."""
+    key = _key_from(request)
+    if key is None:
+        return execute()
+    claim = _claim(
+        user=request.user,
+        scope=f"{request.method} {request.path}",
+        key=key,
+        fingerprint=_fingerprint(request.data),
+    )
+    if isinstance(claim, _Replay):
+        headers = {"Idempotent-Replayed": "true"}
+        if claim.location:
+            headers["Location"] = claim.location
+        return Response(claim.body, status=claim.status, headers=headers)
+    try:
+        with transaction.atomic() if atomic else nullcontext():
+            response = execute()
+            claim.response_status = response.status_code
+            claim.response_body = response.data
+            claim.response_location = response.headers.get("Location", "")
+            claim.save(update_fields=["response_status", "response_body", "response_location"])
+    except BaseException:
+        # Nothing was answered: release the key so that a retry runs the request again.
+        IdempotencyKey.objects.filter(pk=claim.pk, response_status__isnull=True).delete()
+        raise
+    return response
+
+
+def purge_expired() -> int:
+    deleted, _ = IdempotencyKey.objects.filter(date_expires__lte=timezone.now()).delete()
+    return deleted

@@ -1,0 +1,38 @@
+"""Small pieces every API view shares: the error body for the schema, ETag and If-Match."""
+
+import re
+
+from rest_framework import serializers
+from rest_framework.request import Request
+
+from .errors import PreconditionFailed
+
+_IF_MATCH_RE = re.compile(r'^\s*(?:W/)?"?([0-9]{1,9})"?\s*$')
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    attr = serializers.CharField(allow_null=True)
+
+
+class ErrorResponseSerializer(serializers.Serializer):
+    """The one error shape (drf-standardized-errors), for statuses the package does not add."""
+
+    type = serializers.ChoiceField(choices=["validation_error", "client_error", "server_error"])
+    errors = ErrorSerializer(many=True)
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def expected_version(request: Request) -> int | None:
+    """The version named by If-Match (`"3"`, `W/"3"` or `3`); None when absent or `*`."""
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    match = _IF_MATCH_RE.match(header)
+    if match is None:
+        raise PreconditionFailed('If-Match must be the ETag of the resource, e.g. "3".')
+    return int(match.group(1))

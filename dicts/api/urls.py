@@ -1,0 +1,12 @@
+from django.urls import path
+
+from .views import CommunicationMethodListView
+
+urlpatterns = [
+    path(
+        "v2/dicts/communications-methods",
+        CommunicationMethodListView.as_view(),
+        {"version": "v2"},
+        name="communication-methods",
+    ),
+]
