@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django_filters import rest_framework as filters
 
+from communications_project.fields import UTCIsoDateTimeField
 from dicts.models import CommunicationMethod
 
 from .models import Communication, Direction, Kind, Status
@@ -70,6 +71,10 @@ class MethodFilter(MultiValueFilter):
     field_class = MethodCodesField
 
 
+class DateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = UTCIsoDateTimeField
+
+
 def _choice(choices) -> forms.ChoiceField:
     return forms.ChoiceField(
         choices=choices,
@@ -85,13 +90,13 @@ class CommunicationFilterSet(filters.FilterSet):
     client_uuid = MultiValueFilter(item_field=forms.UUIDField())
     employee_uuid = MultiValueFilter(item_field=forms.UUIDField())
     dealer_uuid = MultiValueFilter(item_field=forms.UUIDField())
-    date_created_after = filters.IsoDateTimeFilter(field_name="date_created", lookup_expr="gte")
-    date_created_before = filters.IsoDateTimeFilter(field_name="date_created", lookup_expr="lt")
-    date_planned_start_after = filters.IsoDateTimeFilter(field_name="date_planned_start", lookup_expr="gte")
-    date_planned_start_before = filters.IsoDateTimeFilter(field_name="date_planned_start", lookup_expr="lt")
-    date_finish_after = filters.IsoDateTimeFilter(field_name="date_finish", lookup_expr="gte")
-    date_finish_before = filters.IsoDateTimeFilter(field_name="date_finish", lookup_expr="lt")
-    date_updated_after = filters.IsoDateTimeFilter(field_name="date_updated", lookup_expr="gte")
+    date_created_after = DateTimeFilter(field_name="date_created", lookup_expr="gte")
+    date_created_before = DateTimeFilter(field_name="date_created", lookup_expr="lt")
+    date_planned_start_after = DateTimeFilter(field_name="date_planned_start", lookup_expr="gte")
+    date_planned_start_before = DateTimeFilter(field_name="date_planned_start", lookup_expr="lt")
+    date_finish_after = DateTimeFilter(field_name="date_finish", lookup_expr="gte")
+    date_finish_before = DateTimeFilter(field_name="date_finish", lookup_expr="lt")
+    date_updated_after = DateTimeFilter(field_name="date_updated", lookup_expr="gte")
 
     class Meta:
         model = Communication

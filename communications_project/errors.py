@@ -5,7 +5,7 @@ Services raise `DomainError` subclasses (or Django's `ValidationError`); views n
 
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import JsonResponse
 from drf_standardized_errors.formatter import ExceptionFormatter
@@ -77,6 +77,8 @@ class ErrorHandler(ExceptionHandler):
     def convert_known_exceptions(self, exc: Exception) -> Exception:
         if isinstance(exc, RequestDataTooBig):
             exc = RequestTooLarge()
+        elif isinstance(exc, SuspiciousOperation):  # e.g. more than 1,000 query parameters
+            exc = exceptions.ParseError(str(exc))
         if isinstance(exc, DomainError):
             return _APIDomainError(exc)
         if isinstance(exc, DjangoValidationError):

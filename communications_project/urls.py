@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.permissions import IsAuthenticated
 
 from .health import healthz, readyz
 
@@ -8,9 +9,18 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
-    path("api/schema", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # The schema and its pages need a login or a token, like the API they describe.
+    path("api/schema", SpectacularAPIView.as_view(permission_classes=[IsAuthenticated]), name="schema"),
+    path(
+        "api/docs",
+        SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[IsAuthenticated]),
+        name="swagger-ui",
+    ),
+    path(
+        "api/redoc",
+        SpectacularRedocView.as_view(url_name="schema", permission_classes=[IsAuthenticated]),
+        name="redoc",
+    ),
     path("", include("communications.api.urls")),
     path("", include("dicts.api.urls")),
 ]

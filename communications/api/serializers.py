@@ -4,6 +4,8 @@ from django.utils import translation
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from communications_project.fields import DateTimeField
+
 from ..models import Communication, CommunicationHistory, Direction, FailReason, Kind, Status
 
 
@@ -52,8 +54,9 @@ class CommunicationShortSerializer(serializers.ModelSerializer):
 
 
 class CommunicationFullSerializer(CommunicationShortSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    fail_reason = serializers.ChoiceField(choices=FailReason.choices, allow_blank=True, read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta(CommunicationShortSerializer.Meta):
         fields = [
@@ -87,7 +90,9 @@ class CommunicationFullSerializer(CommunicationShortSerializer):
 
 
 class HistoryEntrySerializer(serializers.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    status_from = serializers.ChoiceField(choices=Status.choices, allow_blank=True, read_only=True)
+    status_to = serializers.ChoiceField(choices=Status.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = CommunicationHistory
@@ -96,6 +101,8 @@ class HistoryEntrySerializer(serializers.ModelSerializer):
 
 
 class CommunicationWithHistorySerializer(CommunicationFullSerializer):
+    """For the schema of GET one: `?view=short` leaves fields out, `?include=history` adds one."""
+
     history = HistoryEntrySerializer(many=True, read_only=True)
 
     class Meta(CommunicationFullSerializer.Meta):
@@ -114,9 +121,9 @@ class CommunicationCreateSerializer(StrictSerializer):
     comment = _text(TEXT_MAX, required=False)
     result = _text(TEXT_MAX, required=False)
     details = serializers.JSONField(required=False, help_text="Per-method attributes, see docs/API.md.")
-    date_planned_start = serializers.DateTimeField(required=False, allow_null=True)
-    date_planned_finish = serializers.DateTimeField(required=False, allow_null=True)
-    date_start = serializers.DateTimeField(
+    date_planned_start = DateTimeField(required=False, allow_null=True)
+    date_planned_finish = DateTimeField(required=False, allow_null=True)
+    date_start = DateTimeField(
         required=False, allow_null=True, help_text="Actual only; defaults to now; not in the future."
     )
 
@@ -131,16 +138,16 @@ class CommunicationUpdateSerializer(StrictSerializer):
     comment = _text(TEXT_MAX, required=False)
     result = _text(TEXT_MAX, required=False)
     details = serializers.JSONField(required=False, help_text="Merged into the stored details; null removes a key.")
-    date_planned_start = serializers.DateTimeField(required=False)
-    date_planned_finish = serializers.DateTimeField(required=False, allow_null=True)
+    date_planned_start = DateTimeField(required=False)
+    date_planned_finish = DateTimeField(required=False, allow_null=True)
 
 
 class StartSerializer(StrictSerializer):
-    date_start = serializers.DateTimeField(required=False, help_text="Defaults to now.")
+    date_start = DateTimeField(required=False, help_text="Defaults to now.")
 
 
 class CloseSerializer(StrictSerializer):
-    date_finish = serializers.DateTimeField(required=False, help_text="Defaults to now.")
+    date_finish = DateTimeField(required=False, help_text="Defaults to now.")
     result = _text(TEXT_MAX, required=False)
 
 

@@ -144,7 +144,7 @@ class CommunicationViewSet(viewsets.GenericViewSet):
         responses={200: CollectionResponseSerializer},
         operation_id="communications_collection",
     )
-    @action(detail=False, methods=["post"])
+    @action(detail=False, methods=["post"], filter_backends=[], pagination_class=None)
     def collection(self, request, **kwargs):
         params = CollectionRequestSerializer(data=request.data)
         params.is_valid(raise_exception=True)
@@ -159,12 +159,12 @@ class CommunicationViewSet(viewsets.GenericViewSet):
         )
 
     @extend_schema(summary="What the CRM card shows", responses={200: PrimaryInfoSerializer})
-    @action(detail=True, methods=["get"], url_path="primary-info")
+    @action(detail=True, methods=["get"], url_path="primary-info", filter_backends=[], pagination_class=None)
     def primary_info(self, request, uuid: str, **kwargs):
         return Response(PrimaryInfoSerializer(selectors.communication_get(uuid)).data)
 
     @extend_schema(summary="History of a communication", responses={200: HistoryEntrySerializer(many=True)})
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def history(self, request, uuid: str, **kwargs):
         communication = selectors.communication_get(uuid)
         return Response(HistoryEntrySerializer(selectors.communication_history(communication), many=True).data)

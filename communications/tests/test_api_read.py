@@ -127,6 +127,8 @@ def test_list_date_ranges_and_delta_sync(api):
         ({"kind": "both"}, "kind"),
         ({"client_uuid": "123"}, "client_uuid"),
         ({"date_created_after": "yesterday"}, "date_created_after"),
+        ({"date_finish_after": "0984-04-25T22:22:32+23:06"}, "date_finish_after"),
+        ({"date_updated_after": "0001-01-01T00:00:00+01:00"}, "date_updated_after"),
         ({"ordering": "subject"}, "ordering"),
         ({"page_size": "0"}, "page_size"),
         ({"page_size": "501"}, "page_size"),
@@ -270,3 +272,10 @@ def test_statuses_dictionary(api):
         {"code": "cancelled", "name": "Отменена", "is_final": True},
         {"code": "failed", "name": "Аут", "is_final": True},
     ]
+
+
+def test_too_many_query_parameters_is_400(api):
+    query = "&".join(f"client_uuid={uuid.uuid4()}" for _ in range(1001))
+    response = api.get(f"/v3/communications?{query}")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == "parse_error"

@@ -6,7 +6,6 @@ urlpatterns = [
     path(
         "v2/dicts/communications-methods",
         CommunicationMethodListView.as_view(),
-        {"version": "v2"},
         name="communication-methods",
     ),
 ]
