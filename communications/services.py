@@ -319,7 +319,7 @@ def communication_transition(
     if not can_proceed(method):
         action = transitions[name].custom["action"]
         raise TransitionNotAllowed(
-            f"Cannot {action} a {communication.kind} communication in status '{communication.status}'."
+            f"Cannot {action}: the communication is {communication.kind} and {communication.status}."
         )
     kwargs = _transition_params(communication, name, params)
     before = _snapshot(communication)

@@ -170,7 +170,7 @@ def test_refused_transition_is_409_naming_the_status(api):
     assert response.status_code == 409
     assert response.json()["errors"][0] == {
         "code": "transition_not_allowed",
-        "detail": "Cannot cancel a actual communication in status 'in_work'.",
+        "detail": "Cannot cancel: the communication is actual and in_work.",
         "attr": None,
     }
 
@@ -237,6 +237,11 @@ def test_dictionaries_need_only_authentication(api_as):
     assert client.get("/v2/dicts/communications-methods").status_code == 200
     assert client.get("/v2/dicts/communications-statuses").status_code == 200
     assert APIClient().get("/v2/dicts/communications-statuses").status_code == 401
+
+
+def test_api_error_details_are_english_even_for_a_russian_browser():
+    response = APIClient().get("/v3/communications", HTTP_ACCEPT_LANGUAGE="ru")
+    assert response.json()["errors"][0]["detail"] == "Authentication credentials were not provided."
 
 
 def test_unknown_url_is_404_in_the_standard_shape(api):
