@@ -1,7 +1,9 @@
 """Operators' screens. Every write goes through communications.services, like the API's."""
 
+import operator
 import re
 import uuid as uuid_lib
+from functools import reduce
 
 from django import forms
 from django.contrib import admin, messages
@@ -14,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm.admin import FSMAdminMixin
 
 from communications_project.errors import DomainError
+from id_translations.models import IdTranslation
 
 from . import services
 from .details import validate_details
@@ -138,7 +141,7 @@ class CommunicationAdmin(FSMAdminMixin, admin.ModelAdmin):
     paginator = CappedCountPaginator
     ordering = ("-date_created",)
     search_fields = ("uuid",)  # shows the box; get_search_results does the real work
-    search_help_text = _("UUID of the communication, client, employee or dealer; phone (+79161234567)")
+    search_help_text = _("UUID of the communication, client, employee or dealer; phone (+79161234567); Oracle ID")
     inlines = [CommunicationHistoryInline]
     actions = ["soft_delete_selected", "restore_selected"]
     fieldsets = (
@@ -199,10 +202,15 @@ class CommunicationAdmin(FSMAdminMixin, admin.ModelAdmin):
                 ),
                 False,
             )
+        conditions = []
+        if term.isdigit() and len(term) <= 19:  # an Oracle ID
+            conditions.append(Q(uuid__in=IdTranslation.objects.filter(oracle_id=int(term)).values("flora_uuid")))
         compact = re.sub(r"[\s()\-]", "", term)
         if PHONE_SEARCH_RE.match(compact):
-            phone = compact if compact.startswith("+") else f"+{compact}"
-            return queryset.annotate(phone=KT("details__phone")).filter(phone=phone), False
+            conditions.append(Q(phone=compact if compact.startswith("+") else f"+{compact}"))
+        if conditions:
+            matching = reduce(operator.or_, conditions)
+            return queryset.annotate(phone=KT("details__phone")).filter(matching), False
         # Anything else would need a scan of the whole table: find nothing, quickly.
         return queryset.none(), False
 

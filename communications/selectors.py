@@ -3,16 +3,22 @@
 import uuid as uuid_lib
 from collections.abc import Iterable
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from communications_project.errors import NotFound
+from id_translations.models import IdTranslation
 
 from .models import Communication, CommunicationHistory
 
 
 def communication_queryset() -> QuerySet[Communication]:
     """What the API reads: alive rows, with what the full view shows joined in (one query)."""
-    return Communication.objects.alive().select_related("method", "created_by", "updated_by")
+    oracle_id = IdTranslation.objects.filter(flora_uuid=OuterRef("uuid")).values("oracle_id")[:1]
+    return (
+        Communication.objects.alive()
+        .select_related("method", "created_by", "updated_by")
+        .annotate(oracle_id=Subquery(oracle_id))
+    )
 
 
 def _parse_uuid(value: str | uuid_lib.UUID) -> uuid_lib.UUID | None:

@@ -23,6 +23,7 @@ urlpatterns = [
     ),
     path("", include("communications.api.urls")),
     path("", include("dicts.api.urls")),
+    path("", include("id_translations.api.urls")),
 ]
 
 handler404 = "communications_project.errors.not_found"

@@ -55,6 +55,9 @@ class CommunicationShortSerializer(serializers.ModelSerializer):
 
 class CommunicationFullSerializer(CommunicationShortSerializer):
     fail_reason = serializers.ChoiceField(choices=FailReason.choices, allow_blank=True, read_only=True)
+    oracle_id = serializers.IntegerField(
+        read_only=True, allow_null=True, default=None, help_text="The legacy ID, from ID translations."
+    )
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
@@ -80,6 +83,7 @@ class CommunicationFullSerializer(CommunicationShortSerializer):
             "date_finish",
             "cancel_reason",
             "fail_reason",
+            "oracle_id",
             "date_created",
             "date_updated",
             "created_by",

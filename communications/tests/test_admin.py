@@ -187,3 +187,15 @@ def test_admin_speaks_russian_by_default_and_english_on_request(operator):
     assert "Коммуникации" in russian
     assert "Создана" in russian and "Запланированная" in russian
     assert "Created" in english and "Planned" in english
+
+
+def test_search_finds_by_oracle_id(operator):
+    from django.utils import timezone
+
+    from id_translations.models import IdTranslation
+
+    wanted = CommunicationFactory()
+    CommunicationFactory()
+    IdTranslation.objects.create(flora_uuid=wanted.uuid, oracle_id=4402117, date_created=timezone.now())
+    url = reverse("admin:communications_communication_changelist")
+    assert [c.pk for c in operator.get(url, {"q": "4402117"}).context["cl"].result_list] == [wanted.pk]

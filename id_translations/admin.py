@@ -1,0 +1,33 @@
+import uuid
+
+from django.contrib import admin
+from django.utils import timezone
+
+from .models import IdTranslation
+
+
+@admin.register(IdTranslation)
+class IdTranslationAdmin(admin.ModelAdmin):
+    list_display = ("flora_uuid", "oracle_id", "date_created", "created_by")
+    readonly_fields = ("date_created", "created_by")
+    search_fields = ("oracle_id",)  # shows the box; get_search_results does exact look-ups
+    search_help_text = "Flora UUID or Oracle ID"
+    show_full_result_count = False
+    list_select_related = ("created_by",)
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if term.isdigit() and len(term) <= 19:
+            return queryset.filter(oracle_id=int(term)), False
+        try:
+            return queryset.filter(flora_uuid=uuid.UUID(term)), False
+        except ValueError:
+            return queryset.none(), False
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.date_created = timezone.now()
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
