@@ -7,7 +7,7 @@ PORT ?= 8000
 # The demo runs with DEBUG on (plain http on localhost, no production secret needed).
 RUN_ENV := DEBUG=1
 
-.PHONY: venv run serve test schema fuzz clean
+.PHONY: venv run serve test lint schema fuzz bench clean
 
 venv: $(VENV)/.installed
 
@@ -30,12 +30,19 @@ test: venv
 	DEBUG=1 DATABASE_URL=sqlite://:memory: $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
 
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
 schema: venv
 	DEBUG=1 DATABASE_URL=sqlite://:memory: $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 # Schemathesis against a live server on a fresh PostgreSQL database (needs psql).
 fuzz: venv
 	BIN=$(BIN) bash .ci/fuzz
+
+bench: venv
+	$(BIN)/python bench/import_id_translations.py
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3

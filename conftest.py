@@ -22,9 +22,7 @@ def user_with_perms(db):
         user = UserFactory(**kwargs)
         for perm in perms:
             app_label, codename = perm.split(".")
-            user.user_permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+            user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
         return user
 
     return make

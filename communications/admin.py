@@ -71,7 +71,7 @@ class CommunicationAdminForm(forms.ModelForm):
 
     class Meta:
         model = Communication
-        fields = "__all__"
+        fields = services.EDITABLE_FIELDS
 
     def clean(self):
         cleaned = super().clean()
@@ -82,9 +82,7 @@ class CommunicationAdminForm(forms.ModelForm):
             try:
                 cleaned["details"] = validate_details(instance.method_id, cleaned["details"])
             except ValidationError as error:
-                self.add_error(
-                    "details", [f"{key}: {' '.join(msgs)}" for key, msgs in error.message_dict.items()]
-                )
+                self.add_error("details", [f"{key}: {' '.join(msgs)}" for key, msgs in error.message_dict.items()])
         if instance.is_planned() and "date_planned_start" in cleaned:
             services.check_planned_dates(
                 instance.kind, cleaned.get("date_planned_start"), cleaned.get("date_planned_finish")
@@ -197,9 +195,7 @@ class CommunicationAdmin(FSMAdminMixin, admin.ModelAdmin):
             pass
         else:
             return (
-                queryset.filter(
-                    Q(uuid=value) | Q(client_uuid=value) | Q(employee_uuid=value) | Q(dealer_uuid=value)
-                ),
+                queryset.filter(Q(uuid=value) | Q(client_uuid=value) | Q(employee_uuid=value) | Q(dealer_uuid=value)),
                 False,
             )
         conditions = []

@@ -72,7 +72,10 @@ def _details(rng: random.Random, method: str, phone: str) -> dict:
     if method == "messenger":
         return {"messenger": rng.choice(MESSENGERS), "handle": f"@client{rng.randrange(10**6)}"}
     if method in ("site_request", "mobile_app_request"):
-        return {"form": rng.choice(["test-drive", "service", "credit"]), "utm_source": rng.choice(["yandex", "vk", "direct"])}
+        return {
+            "form": rng.choice(["test-drive", "service", "credit"]),
+            "utm_source": rng.choice(["yandex", "vk", "direct"]),
+        }
     return {}
 
 

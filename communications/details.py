@@ -25,9 +25,7 @@ def _text(max_length: int) -> Callable[[Any], str]:
         if not value:
             raise ValidationError("Must not be blank.", code="blank")
         if len(value) > max_length:
-            raise ValidationError(
-                f"Ensure this value has at most {max_length} characters.", code="max_length"
-            )
+            raise ValidationError(f"Ensure this value has at most {max_length} characters.", code="max_length")
         return value
 
     return validate
@@ -36,9 +34,7 @@ def _text(max_length: int) -> Callable[[Any], str]:
 def phone(value: Any) -> str:
     value = _text(16)(value)
     if not PHONE_RE.match(value):
-        raise ValidationError(
-            "Enter the phone number in E.164 form, e.g. +79161234567.", code="invalid_phone"
-        )
+        raise ValidationError("Enter the phone number in E.164 form, e.g. +79161234567.", code="invalid_phone")
     return value
 
 
@@ -57,9 +53,7 @@ def url(value: Any) -> str:
 def messenger(value: Any) -> str:
     value = _text(16)(value)
     if value not in MESSENGERS:
-        raise ValidationError(
-            f"Unknown messenger; expected one of: {', '.join(MESSENGERS)}.", code="invalid_choice"
-        )
+        raise ValidationError(f"Unknown messenger; expected one of: {', '.join(MESSENGERS)}.", code="invalid_choice")
     return value
 
 
@@ -114,9 +108,7 @@ def validate_details(method_code: str, details: Any) -> dict[str, Any]:
     for key, (validator, required) in schema.items():
         if key not in details or details[key] is None:
             if required:
-                errors[f"details.{key}"] = [
-                    ValidationError(f"Required for method '{method_code}'.", code="required")
-                ]
+                errors[f"details.{key}"] = [ValidationError(f"Required for method '{method_code}'.", code="required")]
             continue
         try:
             cleaned[key] = validator(details[key])

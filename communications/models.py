@@ -68,9 +68,7 @@ class Communication(models.Model):
     )
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     direction = models.CharField(_("direction"), max_length=16, choices=Direction.choices)
-    status = FSMField(
-        _("status"), max_length=16, choices=Status.choices, default=Status.CREATED, protected=True
-    )
+    status = FSMField(_("status"), max_length=16, choices=Status.choices, default=Status.CREATED, protected=True)
 
     client_uuid = models.UUIDField(_("client"))
     employee_uuid = models.UUIDField(_("employee"), null=True, blank=True)
@@ -87,9 +85,7 @@ class Communication(models.Model):
     date_finish = models.DateTimeField(_("finished"), null=True, blank=True)
 
     cancel_reason = models.TextField(_("cancel reason"), blank=True)
-    fail_reason = models.CharField(
-        _("fail reason"), max_length=32, choices=FailReason.choices, blank=True
-    )
+    fail_reason = models.CharField(_("fail reason"), max_length=32, choices=FailReason.choices, blank=True)
 
     date_created = models.DateTimeField(_("created"), editable=False)
     date_updated = models.DateTimeField(_("updated"), editable=False)

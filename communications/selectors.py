@@ -44,7 +44,5 @@ def communications_by_uuids(uuids: Iterable[uuid_lib.UUID]) -> dict[uuid_lib.UUI
 
 def communication_history(communication: Communication) -> QuerySet[CommunicationHistory]:
     return (
-        CommunicationHistory.objects.filter(communication=communication)
-        .select_related("actor")
-        .order_by("date", "id")
+        CommunicationHistory.objects.filter(communication=communication).select_related("actor").order_by("date", "id")
     )

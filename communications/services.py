@@ -106,9 +106,7 @@ def _lock(uuid: uuid_lib.UUID | str, *, deleted: bool = False) -> Communication:
 
 def _check_version(communication: Communication, expected_version: int | None) -> None:
     if expected_version is not None and expected_version != communication.version:
-        raise PreconditionFailed(
-            f"Communication is at version {communication.version}, not {expected_version}."
-        )
+        raise PreconditionFailed(f"Communication is at version {communication.version}, not {expected_version}.")
 
 
 def _save(communication: Communication, *, actor: Actor, fields: list[str]) -> None:
@@ -147,9 +145,7 @@ def _active_method(code: str) -> CommunicationMethod:
     except CommunicationMethod.DoesNotExist:
         raise ValidationError({"method": ValidationError(f"Unknown method '{code}'.", code="invalid_choice")})
     if not method.is_active:
-        raise ValidationError(
-            {"method": ValidationError(f"Method '{code}' is not in use.", code="method_inactive")}
-        )
+        raise ValidationError({"method": ValidationError(f"Method '{code}' is not in use.", code="method_inactive")})
     return method
 
 
@@ -182,7 +178,11 @@ def communication_create(
         _not_in_future(date_start, attr="date_start")
     elif date_start is not None:
         raise ValidationError(
-            {"date_start": ValidationError("A planned communication starts with the start transition.", code="not_actual")}
+            {
+                "date_start": ValidationError(
+                    "A planned communication starts with the start transition.", code="not_actual"
+                )
+            }
         )
     communication = Communication(
         method=method_obj,
@@ -239,18 +239,14 @@ def communication_update(
     communication = _lock(uuid)
     _check_version(communication, expected_version)
     if communication.is_final:
-        raise TransitionNotAllowed(
-            f"Communication is {communication.status}; a final communication cannot be changed."
-        )
+        raise TransitionNotAllowed(f"Communication is {communication.status}; a final communication cannot be changed.")
     before = _snapshot(communication)
     for field, value in data.items():
         if field == "details":
             value = validate_details(communication.method_id, _merge(communication.details, value))
         setattr(communication, field, value)
     if any(field in data for field in PLANNED_DATE_FIELDS):
-        check_planned_dates(
-            communication.kind, communication.date_planned_start, communication.date_planned_finish
-        )
+        check_planned_dates(communication.kind, communication.date_planned_start, communication.date_planned_finish)
     changes = _diff(before, _snapshot(communication))
     if not changes:
         return communication
@@ -361,4 +357,3 @@ def communication_restore(*, uuid: uuid_lib.UUID | str, actor: Actor, source: st
     _save(communication, actor=actor, fields=["date_deleted"])
     _record(communication, actor=actor, source=source, action=HistoryAction.RESTORE, changes={})
     return communication
-

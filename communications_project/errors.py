@@ -86,7 +86,6 @@ class ErrorHandler(ExceptionHandler):
         return super().convert_known_exceptions(exc)
 
 
-
 def _plain_error(status_code: int, error_type: str, code: str, detail: str) -> JsonResponse:
     body = {"type": error_type, "errors": [{"code": code, "detail": detail, "attr": None}]}
     return JsonResponse(body, status=status_code)

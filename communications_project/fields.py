@@ -6,19 +6,18 @@ both would surface as a 500. Converting to UTC here, with a sane range, makes th
 
 import datetime as dt
 
-from django import forms
 from django.core.exceptions import ValidationError
 from django_filters.fields import IsoDateTimeField
 from rest_framework import serializers
 
-MIN = dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc)
-MAX = dt.datetime(3000, 1, 1, tzinfo=dt.timezone.utc)
+MIN = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+MAX = dt.datetime(3000, 1, 1, tzinfo=dt.UTC)
 MESSAGE = "Must be an ISO 8601 date-time between 1900 and 2999."
 
 
 def to_utc(value: dt.datetime) -> dt.datetime:
     try:
-        value = value.astimezone(dt.timezone.utc)
+        value = value.astimezone(dt.UTC)
     except (OverflowError, ValueError):
         raise ValidationError(MESSAGE, code="out_of_range")
     if not MIN <= value < MAX:
@@ -39,5 +38,3 @@ class UTCIsoDateTimeField(IsoDateTimeField):
     def clean(self, value):
         parsed = super().clean(value)
         return to_utc(parsed) if parsed is not None else None
-
-

@@ -22,7 +22,5 @@ def readyz(request: HttpRequest) -> JsonResponse:
     except Exception as error:  # any database failure means "not ready", never a 500
         return JsonResponse({"status": "unavailable", "reason": type(error).__name__}, status=503)
     if pending:
-        return JsonResponse(
-            {"status": "unavailable", "reason": f"{len(pending)} migrations not applied"}, status=503
-        )
+        return JsonResponse({"status": "unavailable", "reason": f"{len(pending)} migrations not applied"}, status=503)
     return JsonResponse({"status": "ok"})

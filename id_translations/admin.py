@@ -1,7 +1,6 @@
 import uuid
 
 from django.contrib import admin
-from django.utils import timezone
 
 from .models import IdTranslation
 
@@ -28,6 +27,5 @@ class IdTranslationAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if not change:
-            obj.date_created = timezone.now()
             obj.created_by = request.user
         super().save_model(request, obj, form, change)

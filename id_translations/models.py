@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
 ORACLE_ID_MAX = 2**63 - 1
@@ -15,7 +16,8 @@ class IdTranslation(models.Model):
 
     flora_uuid = models.UUIDField(_("Flora UUID"), unique=True)
     oracle_id = models.BigIntegerField(_("Oracle ID"), unique=True)
-    date_created = models.DateTimeField(_("created"), editable=False)
+    # Set by the database, so bulk paths (COPY) need not send it.
+    date_created = models.DateTimeField(_("created"), db_default=Now(), editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("created by"),

@@ -4,7 +4,6 @@ import uuid as uuid_lib
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.utils import timezone
 from rest_framework import status
 
 from communications_project.errors import DomainError
@@ -45,10 +44,10 @@ def _request_conflicts(pairs: list[Pair]) -> list[Pair]:
 def existing_conflicts(pairs: list[Pair]) -> list[Pair]:
     """Stored pairs that contradict one of `pairs` (a side already mapped elsewhere)."""
     asked = set(pairs)
-    rows = IdTranslation.objects.filter(
-        flora_uuid__in=[p[0] for p in pairs]
-    ).values_list("flora_uuid", "oracle_id").union(
-        IdTranslation.objects.filter(oracle_id__in=[p[1] for p in pairs]).values_list("flora_uuid", "oracle_id")
+    rows = (
+        IdTranslation.objects.filter(flora_uuid__in=[p[0] for p in pairs])
+        .values_list("flora_uuid", "oracle_id")
+        .union(IdTranslation.objects.filter(oracle_id__in=[p[1] for p in pairs]).values_list("flora_uuid", "oracle_id"))
     )
     return sorted({row for row in rows if row not in asked}, key=lambda row: row[1])
 
@@ -57,17 +56,14 @@ def _insert_missing(pairs: list[Pair], actor) -> int:
     """INSERT ... ON CONFLICT DO NOTHING: a concurrent identical insert is not an error."""
     table = IdTranslation._meta.db_table
     uuid_field = IdTranslation._meta.get_field("flora_uuid")
-    now = timezone.now()
     actor_id = actor.pk if actor is not None and actor.is_authenticated else None
     rows = [
-        (uuid_field.get_db_prep_value(flora_uuid, connection), oracle_id, now, actor_id)
-        for flora_uuid, oracle_id in pairs
+        (uuid_field.get_db_prep_value(flora_uuid, connection), oracle_id, actor_id) for flora_uuid, oracle_id in pairs
     ]
-    placeholders = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
+    placeholders = ", ".join(["(%s, %s, %s)"] * len(rows))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (flora_uuid, oracle_id, date_created, created_by_id) "
-            f"VALUES {placeholders} ON CONFLICT DO NOTHING",
+            f"INSERT INTO {table} (flora_uuid, oracle_id, created_by_id) VALUES {placeholders} ON CONFLICT DO NOTHING",
             [value for row in rows for value in row],
         )
         return cursor.rowcount

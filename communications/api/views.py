@@ -39,7 +39,10 @@ from .serializers import (
 VIEW_PARAM = OpenApiParameter("view", enum=["full", "short"], default="full", description="Which fields to return.")
 INCLUDE_PARAM = OpenApiParameter("include", enum=["history"], required=False, description="Add the history.")
 IF_MATCH = OpenApiParameter(
-    "If-Match", location=OpenApiParameter.HEADER, required=False, description='The ETag you read, e.g. "3"; 412 if it changed.'
+    "If-Match",
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description='The ETag you read, e.g. "3"; 412 if it changed.',
 )
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
@@ -185,12 +188,8 @@ class CommunicationViewSet(viewsets.GenericViewSet):
         def execute() -> Response:
             data = CommunicationCreateSerializer(data=request.data)
             data.is_valid(raise_exception=True)
-            communication = services.communication_create(
-                actor=request.user, source=Source.API, **data.validated_data
-            )
-            location = request.build_absolute_uri(
-                reverse("communication-detail", kwargs={"uuid": communication.uuid})
-            )
+            communication = services.communication_create(actor=request.user, source=Source.API, **data.validated_data)
+            location = request.build_absolute_uri(reverse("communication-detail", kwargs={"uuid": communication.uuid}))
             return _with_etag(communication, status_code=status.HTTP_201_CREATED, headers={"Location": location})
 
         return run_idempotent(request, execute)

@@ -1,9 +1,9 @@
 import datetime as dt
+from uuid import uuid4
 
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
-from uuid import uuid4
 
 from communications.models import Communication, Direction, Kind, Status
 from dicts.models import CommunicationMethod
@@ -37,9 +37,7 @@ class CommunicationFactory(factory.django.DjangoModelFactory):
     client_uuid = factory.LazyFunction(uuid4)
     employee_uuid = factory.LazyFunction(uuid4)
     subject = "Test drive"
-    details = factory.LazyAttribute(
-        lambda o: {"phone": "+79161234567"} if o.method_code in ("call", "sms") else {}
-    )
+    details = factory.LazyAttribute(lambda o: {"phone": "+79161234567"} if o.method_code in ("call", "sms") else {})
     date_planned_start = factory.LazyAttribute(
         lambda o: timezone.now() + dt.timedelta(days=1) if o.kind == Kind.PLANNED else None
     )

@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from communications.models import Communication, CommunicationHistory, Kind, Status
+from id_translations.models import IdTranslation
 
 from .factories import CommunicationFactory
 
@@ -69,7 +70,13 @@ def test_list_renders_with_filters_without_a_full_count(operator, django_assert_
     assert response.status_code == 200
     assert response.context["cl"].result_count == 1
     body = response.content.decode()
-    for link in ("method__code__exact=call", "status__exact=in_work", "kind__exact=planned", "direction__exact=inbound", "deleted=yes"):
+    for link in (
+        "method__code__exact=call",
+        "status__exact=in_work",
+        "kind__exact=planned",
+        "direction__exact=inbound",
+        "deleted=yes",
+    ):
         assert link in body
 
 
@@ -190,12 +197,8 @@ def test_admin_speaks_russian_by_default_and_english_on_request(operator):
 
 
 def test_search_finds_by_oracle_id(operator):
-    from django.utils import timezone
-
-    from id_translations.models import IdTranslation
-
     wanted = CommunicationFactory()
     CommunicationFactory()
-    IdTranslation.objects.create(flora_uuid=wanted.uuid, oracle_id=4402117, date_created=timezone.now())
+    IdTranslation.objects.create(flora_uuid=wanted.uuid, oracle_id=4402117)
     url = reverse("admin:communications_communication_changelist")
     assert [c.pk for c in operator.get(url, {"q": "4402117"}).context["cl"].result_list] == [wanted.pk]

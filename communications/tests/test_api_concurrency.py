@@ -100,7 +100,10 @@ def test_same_create_retried_ten_times_in_parallel_makes_one_row(api):
     body = new_body()
     clients = [_client_for(api.user) for _ in range(10)]
     responses = in_parallel(
-        [lambda c=c: c.post("/v2/communications", body, format="json", HTTP_IDEMPOTENCY_KEY="click-42") for c in clients]
+        [
+            lambda c=c: c.post("/v2/communications", body, format="json", HTTP_IDEMPOTENCY_KEY="click-42")
+            for c in clients
+        ]
     )
     assert Communication.objects.count() == 1
     created = [r for r in responses if r.status_code == 201]

@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from communications import services
-from conftest import AUTH_QUERIES
 from communications.models import Kind, Source, Status
+from conftest import AUTH_QUERIES
 
 from .factories import CommunicationFactory
 
@@ -26,7 +26,12 @@ def test_get_one_full_view(api):
     assert response["ETag"] == '"1"'
     body = response.json()
     assert body["uuid"] == str(communication.uuid)
-    assert (body["method"], body["kind"], body["status"], body["subject"]) == ("call", "planned", "created", "Запись на ТО")
+    assert (body["method"], body["kind"], body["status"], body["subject"]) == (
+        "call",
+        "planned",
+        "created",
+        "Запись на ТО",
+    )
     assert body["details"] == {"phone": "+79161234567"}
     assert (body["is_cancelled"], body["is_failed"], body["version"]) == (False, False, 1)
     assert "history" not in body

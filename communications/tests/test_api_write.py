@@ -39,7 +39,12 @@ def test_create_answers_201_with_location_and_the_communication(api):
     body = response.json()
     assert response["Location"] == f"http://testserver/v2/communications/{body['uuid']}"
     assert response["ETag"] == '"1"'
-    assert (body["status"], body["kind"], body["created_by"], body["version"]) == ("created", "planned", api.user.username, 1)
+    assert (body["status"], body["kind"], body["created_by"], body["version"]) == (
+        "created",
+        "planned",
+        api.user.username,
+        1,
+    )
     row = Communication.objects.get(uuid=body["uuid"])
     assert row.details == {"phone": "+79161234567"}
     assert CommunicationHistory.objects.filter(communication=row, action="create", source="api").count() == 1
@@ -151,7 +156,13 @@ def test_patch_refuses_read_only_fields(api):
         ("start", "patch", {}, "in_work", {}),
         ("close", "patch", {"result": "Договорились"}, "done", {"result": "Договорились"}),
         ("failed", "patch", {"fail_reason": "no_answer"}, "failed", {"fail_reason": "no_answer", "is_failed": True}),
-        ("cancel", "post", {"cancel_reason": "Перенос"}, "cancelled", {"cancel_reason": "Перенос", "is_cancelled": True}),
+        (
+            "cancel",
+            "post",
+            {"cancel_reason": "Перенос"},
+            "cancelled",
+            {"cancel_reason": "Перенос", "is_cancelled": True},
+        ),
     ],
 )
 def test_transition_endpoints(api, path, method, body, status, extra):

@@ -14,9 +14,14 @@ def test_demo_data_covers_every_state_and_active_method():
     assert CommunicationHistory.objects.count() == 400
     states = Counter(Communication.objects.values_list("kind", "status"))
     assert set(states) == {
-        ("actual", "in_work"), ("actual", "done"), ("actual", "failed"),
-        ("planned", "created"), ("planned", "in_work"), ("planned", "done"),
-        ("planned", "cancelled"), ("planned", "failed"),
+        ("actual", "in_work"),
+        ("actual", "done"),
+        ("actual", "failed"),
+        ("planned", "created"),
+        ("planned", "in_work"),
+        ("planned", "done"),
+        ("planned", "cancelled"),
+        ("planned", "failed"),
     }
     methods = set(Communication.objects.values_list("method_id", flat=True))
     assert methods == {"call", "visit", "sms", "site_request", "email", "mobile_app_request", "messenger"}

@@ -101,14 +101,29 @@ def test_actual_start_in_the_future_is_refused():
         ("call", {}, "details.phone", "Required for method 'call'."),
         ("call", {"phone": "89161234567"}, "details.phone", "Enter the phone number in E.164 form, e.g. +79161234567."),
         ("call", {"phone": 79161234567}, "details.phone", "Must be a string."),
-        ("call", {"phone": "+79161234567", "fax": "1"}, "details.fax", "Unknown key for method 'call'; allowed: phone, call_id, duration_sec, recording_url."),
+        (
+            "call",
+            {"phone": "+79161234567", "fax": "1"},
+            "details.fax",
+            "Unknown key for method 'call'; allowed: phone, call_id, duration_sec, recording_url.",
+        ),
         ("sms", {"phone": "+7916\x001234567"}, "details.phone", "Null characters are not allowed."),
         ("email", {"email": "not-an-address"}, "details.email", "Enter a valid e-mail address."),
         ("email", {}, "details.email", "Required for method 'email'."),
-        ("messenger", {"messenger": "icq", "handle": "@x"}, "details.messenger", "Unknown messenger; expected one of: whatsapp, telegram, viber, vk, max, other."),
+        (
+            "messenger",
+            {"messenger": "icq", "handle": "@x"},
+            "details.messenger",
+            "Unknown messenger; expected one of: whatsapp, telegram, viber, vk, max, other.",
+        ),
         ("site_request", {"source_url": "javascript:alert(1)"}, "details.source_url", "Enter a valid http(s) URL."),
         ("visit", {"phone": "+79161234567"}, "details.phone", "Unknown key for method 'visit'; allowed: none."),
-        ("call", {"phone": "+79161234567", "duration_sec": True}, "details.duration_sec", "Must be a whole number of seconds, 0 to 604800."),
+        (
+            "call",
+            {"phone": "+79161234567", "duration_sec": True},
+            "details.duration_sec",
+            "Must be a whole number of seconds, 0 to 604800.",
+        ),
         ("call", ["+79161234567"], "details", "Must be an object."),
     ],
 )
@@ -120,7 +135,10 @@ def test_details_are_validated_per_method(method, details, attr, message):
 def test_valid_details_of_every_method_are_accepted():
     create(method="email", details={"email": "client@example.com"})
     create(method="messenger", details={"messenger": "telegram", "handle": "@client"})
-    create(method="site_request", details={"source_url": "https://dealer.example/form", "form": "test-drive", "utm_source": "yandex"})
+    create(
+        method="site_request",
+        details={"source_url": "https://dealer.example/form", "form": "test-drive", "utm_source": "yandex"},
+    )
     create(method="mobile_app_request", details={"form": "service"})
     create(method="visit", details={})
     assert Communication.objects.count() == 5
@@ -134,7 +152,11 @@ def test_update_changes_only_the_fields_given_and_records_them(user):
     row = Communication.objects.get(pk=communication.pk)
     assert (row.subject, row.comment, row.version) == ("New subject", "keep me", 2)
     entry = CommunicationHistory.objects.get(communication=row)
-    assert (entry.action, entry.source, entry.changes) == ("update", "admin", {"subject": ["Test drive", "New subject"]})
+    assert (entry.action, entry.source, entry.changes) == (
+        "update",
+        "admin",
+        {"subject": ["Test drive", "New subject"]},
+    )
 
 
 def test_update_merges_details_and_a_null_removes_a_key():
@@ -155,7 +177,9 @@ def test_update_that_changes_nothing_writes_nothing():
 def test_update_refuses_fields_that_only_transitions_change():
     communication = CommunicationFactory()
     errors = errors_of(
-        lambda: services.communication_update(uuid=communication.pk, actor=None, source=Source.API, data={"status": "done", "method": "sms"})
+        lambda: services.communication_update(
+            uuid=communication.pk, actor=None, source=Source.API, data={"status": "done", "method": "sms"}
+        )
     )
     assert errors == {"method": ["This field cannot be changed."], "status": ["This field cannot be changed."]}
 

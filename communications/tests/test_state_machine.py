@@ -35,11 +35,7 @@ PARAMS = {
     "fail": {"fail_reason": "busy", "comment": "Line busy twice"},
     "cancel": {"cancel_reason": "Client postponed"},
 }
-CASES = [
-    (kind, status, name)
-    for (kind, status) in ALLOWED
-    for name in ("start", "close", "fail", "cancel")
-]
+CASES = [(kind, status, name) for (kind, status) in ALLOWED for name in ("start", "close", "fail", "cancel")]
 
 
 def _row(communication: Communication) -> dict:
@@ -62,9 +58,7 @@ def test_transition_succeeds_or_is_refused_per_spec(kind, status, name, user):
         assert not CommunicationHistory.objects.filter(communication=communication).exists()
         return
 
-    services.communication_transition(
-        uuid=communication.pk, name=name, actor=user, source=Source.API, **PARAMS[name]
-    )
+    services.communication_transition(uuid=communication.pk, name=name, actor=user, source=Source.API, **PARAMS[name])
     after = _row(communication)
     assert after["status"] == target
     assert after["version"] == before["version"] + 1
@@ -144,9 +138,7 @@ def _race(uuid, names: list[str]) -> list[str]:
     def run(name: str) -> None:
         try:
             barrier.wait()
-            services.communication_transition(
-                uuid=uuid, name=name, actor=None, source=Source.API, **PARAMS[name]
-            )
+            services.communication_transition(uuid=uuid, name=name, actor=None, source=Source.API, **PARAMS[name])
             outcomes.append(f"won:{name}")
         except TransitionNotAllowed:
             outcomes.append("refused")

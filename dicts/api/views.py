@@ -33,7 +33,7 @@ class CommunicationMethodListView(APIView):
                 raise ValidationError({"is_active": ["Expected true or false."]}, code="invalid")
             methods = methods.filter(is_active=is_active == "true")
         body = CommunicationMethodSerializer(methods, many=True).data
-        tag = '"%s"' % hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
+        tag = f'"{hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]}"'
         headers = {"ETag": tag, "Cache-Control": CACHE_CONTROL}
         if tag in [value.strip() for value in request.headers.get("If-None-Match", "").split(",")]:
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)

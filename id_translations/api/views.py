@@ -89,9 +89,7 @@ class IdTranslationView(APIView):
     def post(self, request, **kwargs):
         many = isinstance(request.data, list)
         if many:
-            serializer = IdTranslationSerializer(
-                data=request.data, many=True, max_length=MAX_VALUES, allow_empty=False
-            )
+            serializer = IdTranslationSerializer(data=request.data, many=True, max_length=MAX_VALUES, allow_empty=False)
         else:
             serializer = IdTranslationSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -17,11 +17,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("file", type=Path)
         parser.add_argument("--errors", type=Path, help="write rejected lines here (CSV); default: stderr")
-        parser.add_argument("--batch-size", type=int, default=10_000)
+        parser.add_argument("--batch-size", type=int, default=50_000, help="lines per transaction")
         parser.add_argument("--dry-run", action="store_true", help="check everything, change nothing")
         parser.add_argument("--no-progress", action="store_true")
 
-    def handle(self, *args, file: Path, errors: Path | None, batch_size: int, dry_run: bool, no_progress: bool, **options):
+    def handle(
+        self, *args, file: Path, errors: Path | None, batch_size: int, dry_run: bool, no_progress: bool, **options
+    ):
         if not file.is_file():
             raise CommandError(f"No such file: {file}")
         if not 1 <= batch_size <= 100_000:
