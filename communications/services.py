@@ -24,6 +24,7 @@ from .models import (
     FailReason,
     HistoryAction,
     Kind,
+    Source,
 )
 
 # A client's clock may run a little ahead of ours; "not in the future" allows this much.
@@ -356,4 +357,25 @@ def communication_restore(*, uuid: uuid_lib.UUID | str, actor: Actor, source: st
     communication.date_deleted = None
     _save(communication, actor=actor, fields=["date_deleted"])
     _record(communication, actor=actor, source=source, action=HistoryAction.RESTORE, changes={})
+    return communication
+
+
+# What telephony learns about a call and keeps in `details` (SPEC §5).
+CALL_DETAIL_KEYS = ("call_id", "duration_sec", "recording_url")
+
+
+@transaction.atomic
+def communication_record_call(*, uuid: uuid_lib.UUID | str, details: dict[str, Any]) -> Communication:
+    """Merge call facts into `details`, whatever the status: an outcome often arrives after the
+    salesperson has already closed the communication."""
+    unknown = set(details) - set(CALL_DETAIL_KEYS)
+    if unknown:
+        raise ValueError(f"Not call details: {sorted(unknown)}")
+    communication = _lock(uuid)
+    before = _snapshot(communication)
+    communication.details = validate_details(communication.method_id, {**communication.details, **details})
+    changes = _diff(before, _snapshot(communication))
+    if changes:
+        _save(communication, actor=None, fields=list(changes))
+        _record(communication, actor=None, source=Source.TELEPHONY, action=HistoryAction.UPDATE, changes=changes)
     return communication

@@ -85,6 +85,13 @@ class ErrorHandler(ExceptionHandler):
             return exceptions.ValidationError(detail=as_serializer_error(exc))
         return super().convert_known_exceptions(exc)
 
+    def report_exception(self, exc, response) -> None:
+        # A DomainError is an answer given on purpose (e.g. 503 while Asterisk is down), not a
+        # crash: it is not reported as a server error.
+        if isinstance(self.exc, DomainError):
+            return
+        super().report_exception(exc, response)
+
 
 def _plain_error(status_code: int, error_type: str, code: str, detail: str) -> JsonResponse:
     body = {"type": error_type, "errors": [{"code": code, "detail": detail, "attr": None}]}

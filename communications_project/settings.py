@@ -171,6 +171,24 @@ SPECTACULAR_SETTINGS = {
 # How long an Idempotency-Key is remembered (SPEC §6.2).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 
+# Telephony (SPEC §5, docs/TELEPHONY.md). No ASTERISK_ARI_URL: click-to-call answers 503
+# telephony_not_configured.
+ASTERISK_ARI_URL = env.str("ASTERISK_ARI_URL", default="").rstrip("/")
+ASTERISK_ARI_USERNAME = env.str("ASTERISK_ARI_USERNAME", default="")
+ASTERISK_ARI_PASSWORD = env.str("ASTERISK_ARI_PASSWORD", default="")
+ASTERISK_CONTEXT = env.str("ASTERISK_CONTEXT", default="from-crm")
+ASTERISK_ENDPOINT_TEMPLATE = env.str("ASTERISK_ENDPOINT_TEMPLATE", default="PJSIP/{extension}")
+if "{extension}" not in ASTERISK_ENDPOINT_TEMPLATE:
+    raise ImproperlyConfigured("ASTERISK_ENDPOINT_TEMPLATE must contain {extension}, e.g. PJSIP/{extension}.")
+ASTERISK_CALLER_ID = env.str("ASTERISK_CALLER_ID", default="CRM")
+ASTERISK_CONNECT_TIMEOUT = env.float("ASTERISK_CONNECT_TIMEOUT", default=2.0)
+ASTERISK_READ_TIMEOUT = env.float("ASTERISK_READ_TIMEOUT", default=5.0)
+ASTERISK_RING_TIMEOUT = env.int("ASTERISK_RING_TIMEOUT", default=30)  # seconds the agent's phone rings
+# After this many consecutive failures to reach Asterisk, answer 503 at once for the cool-down.
+ASTERISK_BREAKER_FAILURES = env.int("ASTERISK_BREAKER_FAILURES", default=3)
+ASTERISK_BREAKER_COOLDOWN = env.float("ASTERISK_BREAKER_COOLDOWN", default=30.0)
+TELEPHONY_EVENTS_SECRET = env.str("TELEPHONY_EVENTS_SECRET", default="")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -24,6 +24,7 @@ urlpatterns = [
     path("", include("communications.api.urls")),
     path("", include("dicts.api.urls")),
     path("", include("id_translations.api.urls")),
+    path("", include("telephony.api.urls")),
 ]
 
 handler404 = "communications_project.errors.not_found"

@@ -1,0 +1,52 @@
+from rest_framework import serializers
+
+from communications.api.serializers import StrictSerializer
+from communications.details import PHONE_RE
+
+from ..models import CallLog
+
+
+class CallPhoneSerializer(StrictSerializer):
+    extension = serializers.RegexField(
+        r"^[0-9]{2,15}$", help_text="The employee's SIP extension, digits.", error_messages={"invalid": "Digits only, 2 to 15."}
+    )
+    phone = serializers.RegexField(
+        PHONE_RE.pattern,
+        required=False,
+        help_text="E.164; defaults to details.phone.",
+        error_messages={"invalid": "Enter the phone number in E.164 form, e.g. +79161234567."},
+    )
+
+
+class CallLogSerializer(serializers.ModelSerializer):
+    communication = serializers.UUIDField(source="communication_id", read_only=True)
+    hangup_cause_name = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = CallLog
+        fields = [
+            "channel_id",
+            "communication",
+            "extension",
+            "phone",
+            "state",
+            "hangup_cause",
+            "hangup_cause_name",
+            "duration_sec",
+            "error",
+            "date_requested",
+            "date_answered",
+            "date_ended",
+        ]
+        read_only_fields = fields
+
+
+class CallEventSerializer(serializers.Serializer):
+    """What the PBX reports. Tolerant: extra keys are ignored, numbers may come as strings."""
+
+    channel_id = serializers.CharField(max_length=64)
+    event = serializers.CharField(max_length=32, help_text="answered or hangup (and their synonyms).")
+    cause = serializers.IntegerField(
+        min_value=0, max_value=65535, required=False, allow_null=True, help_text="Q.850: 16 normal, 17 busy, 19 no answer, 21 rejected."
+    )
+    duration_sec = serializers.IntegerField(min_value=0, max_value=604800, required=False, allow_null=True)
