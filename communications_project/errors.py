@@ -69,6 +69,9 @@ class _APIDomainError(exceptions.APIException):
 class ErrorFormatter(ExceptionFormatter):
     def format_error_response(self, error_response):
         body = super().format_error_response(error_response)
+        for error in body["errors"]:  # a list item's error comes with its index as an int
+            if error["attr"] is not None:
+                error["attr"] = str(error["attr"])
         body.update(getattr(self.exc, "extra", {}))
         return body
 

@@ -110,9 +110,7 @@ EVENT_WORDS = {
 
 
 @transaction.atomic
-def call_event(
-    *, channel_id: str, event: str, cause: int | None = None, duration_sec: int | None = None
-) -> CallLog:
+def call_event(*, channel_id: str, event: str, cause: int | None = None, duration_sec: int | None = None) -> CallLog:
     """Record what the PBX reports. Repeats and any order are harmless; what is not given is kept."""
     log = (
         CallLog.objects.select_for_update()

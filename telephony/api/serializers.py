@@ -8,7 +8,9 @@ from ..models import CallLog
 
 class CallPhoneSerializer(StrictSerializer):
     extension = serializers.RegexField(
-        r"^[0-9]{2,15}$", help_text="The employee's SIP extension, digits.", error_messages={"invalid": "Digits only, 2 to 15."}
+        r"^[0-9]{2,15}$",
+        help_text="The employee's SIP extension, digits.",
+        error_messages={"invalid": "Digits only, 2 to 15."},
     )
     phone = serializers.RegexField(
         PHONE_RE.pattern,
@@ -47,6 +49,10 @@ class CallEventSerializer(serializers.Serializer):
     channel_id = serializers.CharField(max_length=64)
     event = serializers.CharField(max_length=32, help_text="answered or hangup (and their synonyms).")
     cause = serializers.IntegerField(
-        min_value=0, max_value=65535, required=False, allow_null=True, help_text="Q.850: 16 normal, 17 busy, 19 no answer, 21 rejected."
+        min_value=0,
+        max_value=65535,
+        required=False,
+        allow_null=True,
+        help_text="Q.850: 16 normal, 17 busy, 19 no answer, 21 rejected.",
     )
     duration_sec = serializers.IntegerField(min_value=0, max_value=604800, required=False, allow_null=True)

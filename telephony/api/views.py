@@ -101,7 +101,12 @@ class TelephonyEventView(APIView):
         summary="Call outcome from the PBX (answered, hangup)",
         request=CallEventSerializer,
         parameters=[OpenApiParameter("X-Telephony-Secret", location=OpenApiParameter.HEADER, required=True)],
-        responses={202: CallLogSerializer, 503: OpenApiResponse(ERROR, description="telephony_not_configured")},
+        responses={
+            202: CallLogSerializer,
+            401: OpenApiResponse(ERROR, description="No or wrong X-Telephony-Secret."),
+            404: OpenApiResponse(ERROR, description="No call with this channel ID."),
+            503: OpenApiResponse(ERROR, description="telephony_not_configured: no secret is set."),
+        },
         auth=[],
     )
     def post(self, request):

@@ -4,6 +4,7 @@ import base64
 import time
 
 import pytest
+
 from communications.models import Communication, CommunicationHistory, IdempotencyKey, Kind, Status
 from communications.tests.factories import CommunicationFactory
 from telephony.models import CallLog
@@ -96,7 +97,11 @@ def test_a_retry_after_a_lost_answer_gets_the_same_channel_and_asterisk_refuses_
     second = call(caller, communication, HTTP_IDEMPOTENCY_KEY="click-2")
     assert second.status_code == 502
     assert "Channel with given unique ID already exists" in second.json()["errors"][0]["detail"]
-    assert fake_ari.originates[0].args["channelId"] == fake_ari.originates[1].args["channelId"] == first.json()["channel_id"]
+    assert (
+        fake_ari.originates[0].args["channelId"]
+        == fake_ari.originates[1].args["channelId"]
+        == first.json()["channel_id"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -190,7 +195,14 @@ def test_asterisk_refusing_is_502_with_its_reason(caller, fake_ari, settings, se
     assert CallLog.objects.get().state == "failed"
 
 
-@pytest.mark.parametrize(("code", "body"), [(400, {"message": "Endpoint must be specified"}), (404, {"message": "Resource not found"}), (409, {"message": "Channel with given unique ID already exists"})])
+@pytest.mark.parametrize(
+    ("code", "body"),
+    [
+        (400, {"message": "Endpoint must be specified"}),
+        (404, {"message": "Resource not found"}),
+        (409, {"message": "Channel with given unique ID already exists"}),
+    ],
+)
 def test_other_ari_refusals_are_502(caller, fake_ari, httpserver, code, body):
     httpserver.clear_all_handlers()
     httpserver.expect_request("/ari/channels").respond_with_json(body, status=code)
