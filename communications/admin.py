@@ -17,6 +17,7 @@ from django_fsm.admin import FSMAdminMixin
 
 from communications_project.errors import DomainError
 from id_translations.models import IdTranslation
+from telephony.models import CallLog
 
 from . import services
 from .details import validate_details
@@ -108,6 +109,23 @@ class CommunicationHistoryInline(admin.TabularInline):
         return False
 
 
+class CallLogInline(admin.TabularInline):
+    model = CallLog
+    fields = ("date_requested", "requested_by", "extension", "phone", "state", "hangup_cause", "duration_sec", "error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("requested_by")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Communication)
 class CommunicationAdmin(FSMAdminMixin, admin.ModelAdmin):
     form = CommunicationAdminForm
@@ -140,7 +158,7 @@ class CommunicationAdmin(FSMAdminMixin, admin.ModelAdmin):
     ordering = ("-date_created",)
     search_fields = ("uuid",)  # shows the box; get_search_results does the real work
     search_help_text = _("UUID of the communication, client, employee or dealer; phone (+79161234567); Oracle ID")
-    inlines = [CommunicationHistoryInline]
+    inlines = [CommunicationHistoryInline, CallLogInline]
     actions = ["soft_delete_selected", "restore_selected"]
     fieldsets = (
         (None, {"fields": ("uuid", "method", "kind", "direction", "status", "version")}),

@@ -202,3 +202,20 @@ def test_search_finds_by_oracle_id(operator):
     IdTranslation.objects.create(flora_uuid=wanted.uuid, oracle_id=4402117)
     url = reverse("admin:communications_communication_changelist")
     assert [c.pk for c in operator.get(url, {"q": "4402117"}).context["cl"].result_list] == [wanted.pk]
+
+
+def test_change_page_shows_the_calls(operator):
+    from telephony.models import CallLog
+
+    communication = CommunicationFactory(kind=Kind.PLANNED)
+    CallLog.objects.create(
+        communication=communication,
+        channel_id="chan-9",
+        extension="314",
+        phone="+79161234567",
+        state="failed",
+        error="telephony_rejected: Asterisk refused (500): Allocation failed",
+        date_requested=communication.date_created,
+    )
+    body = operator.get(reverse("admin:communications_communication_change", args=[communication.pk])).content.decode()
+    assert "314" in body and "Allocation failed" in body
