@@ -9,9 +9,9 @@ ENTRY = re.compile(r'^msgid ((?:".*"\n)+)msgstr ((?:".*"\n)+)', re.MULTILINE)
 
 
 def _join(quoted: str) -> str:
-    return "".join(line[1:-1] for line in quoted.strip().splitlines()).encode().decode("unicode_escape").encode(
-        "latin-1"
-    ).decode("utf-8")
+    """The text of a quoted, possibly multi-line .po string, escapes undone."""
+    raw = "".join(line[1:-1] for line in quoted.strip().splitlines())
+    return raw.encode().decode("unicode_escape").encode("latin-1").decode("utf-8")
 
 
 def test_every_message_is_translated_and_compiled():
