@@ -91,39 +91,37 @@ class CommunicationAdminForm(forms.ModelForm):
         return cleaned
 
 
-class CommunicationHistoryInline(admin.TabularInline):
+class ReadOnlyInline(admin.TabularInline):
+    """What happened to the communication: shown, never edited here."""
+
+    extra = 0
+    can_delete = False
+    select_related: tuple[str, ...] = ()
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related(*self.select_related)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class CommunicationHistoryInline(ReadOnlyInline):
     model = CommunicationHistory
     fields = ("date", "action", "transition", "status_from", "status_to", "source", "actor", "changes")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
     ordering = ("-date", "-id")
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    select_related = ("actor",)
 
 
-class CallLogInline(admin.TabularInline):
+class CallLogInline(ReadOnlyInline):
     model = CallLog
     fields = ("date_requested", "requested_by", "extension", "phone", "state", "hangup_cause", "duration_sec", "error")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("requested_by")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    select_related = ("requested_by",)
 
 
 @admin.register(Communication)
