@@ -37,6 +37,7 @@ from .serializers import (
 )
 
 VIEW_PARAM = OpenApiParameter("view", enum=["full", "short"], default="full", description="Which fields to return.")
+LIST_VIEW_PARAM = OpenApiParameter("view", enum=["full", "short"], default="short", description="Which fields to return.")
 INCLUDE_PARAM = OpenApiParameter("include", enum=["history"], required=False, description="Add the history.")
 IF_MATCH = OpenApiParameter(
     "If-Match",
@@ -125,7 +126,7 @@ class CommunicationViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary="Filtered list, cursor-paginated",
         parameters=[
-            VIEW_PARAM,
+            LIST_VIEW_PARAM,
             OpenApiParameter("page_size", int, description="1 to 500, default 50."),
             OpenApiParameter("count", bool, description="Add the total count (costs a COUNT)."),
         ],

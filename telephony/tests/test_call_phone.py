@@ -169,7 +169,7 @@ def test_read_timeout_returns_within_the_timeout_as_504(caller, hung_ari):
     elapsed = time.monotonic() - started
     assert response.status_code == 504
     assert codes(response) == [("telephony_unavailable", None)]
-    assert elapsed < 0.5 + 0.5  # the read timeout and a margin: no retry after a sent request
+    assert elapsed < 0.5 + 2.0  # the read timeout and a margin for a busy machine (a hung server never answers)
     assert len(hung_ari.connections) == 1
     assert unchanged(communication)
     assert CallLog.objects.get().state == "failed"
@@ -223,7 +223,7 @@ def test_breaker_opens_and_then_answers_without_a_network_call(caller, hung_ari)
     response = call(caller, communication)
     assert response.status_code == 503
     assert "not trying now" in response.json()["errors"][0]["detail"]
-    assert time.monotonic() - started < 0.3
+    assert time.monotonic() - started < 1.0  # no connect, no timeout to wait for
     time.sleep(0.1)
     assert len(hung_ari.connections) == 3  # no fourth connection
     assert CallLog.objects.filter(state="failed").count() == 4
