@@ -36,8 +36,8 @@ from .serializers import (
     StatusSerializer,
 )
 
-VIEW_PARAM = OpenApiParameter("view", enum=["full", "short"], default="full", description="Which fields to return.")
-LIST_VIEW_PARAM = OpenApiParameter("view", enum=["full", "short"], default="short", description="Which fields to return.")
+VIEW_PARAM = OpenApiParameter("view", enum=["full", "short"], default="full", description="Fields to return.")
+LIST_VIEW_PARAM = OpenApiParameter("view", enum=["full", "short"], default="short", description="Fields to return.")
 INCLUDE_PARAM = OpenApiParameter("include", enum=["history"], required=False, description="Add the history.")
 IF_MATCH = OpenApiParameter(
     "If-Match",
