@@ -45,15 +45,15 @@ def call_place(
 ) -> CallLog:
     """Ask Asterisk to ring `extension` and then dial the client. Raises TelephonyError subclasses.
 
-    The attempt is logged first (committed), the network call made with no lock held, and only
-    then is the communication started (a planned one goes in_work) under its row lock.
+    The attempt is logged first (committed; a failure, "not configured" included, is kept there),
+    the network call made with no lock held, and only then is the communication started (a
+    planned one goes in_work) under its row lock.
     """
     communication = communication_selectors.communication_get(uuid)
     _check_callable(communication)
     phone = phone or communication.details.get("phone")
     if not phone:
         raise ValidationError({"phone": ValidationError("The communication has no phone; give one.", code="required")})
-    config = AriConfig.from_settings()
     log = CallLog.objects.create(
         communication=communication,
         channel_id=channel_id_for(user_id=actor.pk, idempotency_key=idempotency_key),
@@ -63,7 +63,7 @@ def call_place(
         date_requested=timezone.now(),
     )
     try:
-        AriClient(config).originate(
+        AriClient(AriConfig.from_settings()).originate(
             extension=extension,
             phone=phone.lstrip("+"),
             channel_id=log.channel_id,

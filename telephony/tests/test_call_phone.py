@@ -149,6 +149,8 @@ def test_not_configured_is_503(caller, telephony_settings):
     assert response.status_code == 503
     assert codes(response) == [("telephony_not_configured", None)]
     assert unchanged(communication)
+    log = CallLog.objects.get()
+    assert log.state == "failed" and log.error.startswith("telephony_not_configured")
 
 
 def test_connection_refused_is_503_and_logged(caller, telephony_settings, closed_port):
