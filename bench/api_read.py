@@ -54,7 +54,15 @@ def main() -> None:
         [*PSQL, "-c", f"DROP DATABASE IF EXISTS {DB}", "-c", f"CREATE DATABASE {DB}", "postgres"], check=True
     )
     url = f"postgres://postgres@127.0.0.1:5432/{DB}"
-    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "1", "LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DEBUG": "0",  # as in production: DEBUG records every query
+        "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        "SECURE_SSL_REDIRECT": "false",
+        "STATICFILES_BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage",
+        "LOG_LEVEL": "WARNING",
+    }
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v0"], env=env, cwd=ROOT, check=True)
     setup = [*manage, "setup_demo", "--count", str(args.rows)]
@@ -63,6 +71,7 @@ def main() -> None:
     subprocess.run([*PSQL, "-d", DB, "-c", "ANALYZE"], check=True)
 
     gunicorn = [sys.executable, "-m", "gunicorn", "communications_project.wsgi", "--bind", f"127.0.0.1:{PORT}"]
+    gunicorn += ["--log-level", "warning"]
     server = subprocess.Popen([*gunicorn, "--workers", "2"], env=env, cwd=ROOT, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{PORT}"

@@ -66,6 +66,8 @@ def _choice_param(request, name: str, allowed: set[str], default: str) -> str:
 
 
 def _with_etag(communication, *, status_code: int = status.HTTP_200_OK, headers=None) -> Response:
+    """The full view after a write, read back as GET reads it (with its oracle_id)."""
+    communication = selectors.communication_get(communication.uuid)
     body = CommunicationFullSerializer(communication).data
     return Response(body, status=status_code, headers={"ETag": etag(communication.version), **(headers or {})})
 

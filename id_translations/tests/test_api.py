@@ -182,3 +182,11 @@ def test_concurrent_creates_of_the_same_pair_never_fail_or_duplicate(user_with_p
         thread.join()
     assert sorted(statuses) == [200] * 7 + [201]
     assert IdTranslation.objects.count() == 1
+
+
+def test_write_answers_show_the_oracle_id_too(api):
+    communication = CommunicationFactory()
+    pair(4242, communication.uuid)
+    response = api.patch(f"/v2/communications/{communication.uuid}", {"subject": "x"}, format="json")
+    assert response.status_code == 200
+    assert response.json()["oracle_id"] == 4242
