@@ -46,11 +46,6 @@ class PreconditionFailed(DomainError):
     default_detail = "The resource has changed since you read it (If-Match does not match)."
 
 
-class Conflict(DomainError):
-    status_code = status.HTTP_409_CONFLICT
-    code = "conflict"
-
-
 class RequestTooLarge(DomainError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     code = "request_too_large"

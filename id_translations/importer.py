@@ -106,7 +106,6 @@ class _Staging:
     def __init__(self) -> None:
         self.postgres = connection.vendor == "postgresql"
         self.table = IdTranslation._meta.db_table
-        self.uuid_field = IdTranslation._meta.get_field("flora_uuid")
 
     def create(self, cursor) -> None:
         if self.postgres:
