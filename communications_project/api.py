@@ -2,6 +2,7 @@
 
 import re
 
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 from rest_framework.request import Request
 
@@ -21,6 +22,10 @@ class ErrorResponseSerializer(serializers.Serializer):
 
     type = serializers.ChoiceField(choices=["validation_error", "client_error", "server_error"])
     errors = ErrorSerializer(many=True)
+
+
+# The 413 every operation with a body can answer.
+TOO_LARGE = OpenApiResponse(ErrorResponseSerializer, description="request_too_large: the body is over 2.5 MB.")
 
 
 def etag(version: int) -> str:

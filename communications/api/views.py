@@ -11,7 +11,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from communications_project.api import ErrorResponseSerializer, etag, expected_version
+from communications_project.api import TOO_LARGE, ErrorResponseSerializer, etag, expected_version
 from communications_project.permissions import ADD, CHANGE, DELETE, VIEW
 
 from .. import selectors, services
@@ -77,7 +77,7 @@ def transition_schema(name: str, request_serializer, summary: str):
         summary=summary,
         request=request_serializer,
         parameters=[IF_MATCH],
-        responses={200: CommunicationFullSerializer, 409: CONFLICT, 412: PRECONDITION},
+        responses={200: CommunicationFullSerializer, 409: CONFLICT, 412: PRECONDITION, 413: TOO_LARGE},
         operation_id=f"communications_{name}",
     )
 
@@ -147,7 +147,7 @@ class CommunicationViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary="Communications by UUIDs, in request order",
         request=CollectionRequestSerializer,
-        responses={200: CollectionResponseSerializer},
+        responses={200: CollectionResponseSerializer, 413: TOO_LARGE},
         operation_id="communications_collection",
     )
     @action(detail=False, methods=["post"], filter_backends=[], pagination_class=None)
@@ -184,6 +184,7 @@ class CommunicationViewSet(viewsets.GenericViewSet):
         responses={
             201: CommunicationFullSerializer,
             409: OpenApiResponse(ErrorResponseSerializer, description="idempotency_request_in_flight"),
+            413: TOO_LARGE,
             422: OpenApiResponse(ErrorResponseSerializer, description="idempotency_key_reused"),
         },
     )
@@ -201,7 +202,7 @@ class CommunicationViewSet(viewsets.GenericViewSet):
         summary="Change editable fields",
         request=CommunicationUpdateSerializer,
         parameters=[IF_MATCH],
-        responses={200: CommunicationFullSerializer, 409: CONFLICT, 412: PRECONDITION},
+        responses={200: CommunicationFullSerializer, 409: CONFLICT, 412: PRECONDITION, 413: TOO_LARGE},
     )
     def partial_update(self, request, uuid: str, **kwargs):
         data = CommunicationUpdateSerializer(data=request.data)

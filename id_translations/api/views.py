@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from communications.filtersets import MultiValueWidget
+from communications_project.api import TOO_LARGE
 
 from ..models import ORACLE_ID_MAX, IdTranslation
 from ..selectors import translations_find
@@ -84,6 +85,7 @@ class IdTranslationView(APIView):
             201: ONE_OR_MANY,
             200: OpenApiResponse(ONE_OR_MANY, description="Every pair already existed identically."),
             409: OpenApiResponse(ConflictSerializer, description="translation_conflict, with the conflicting pairs."),
+            413: TOO_LARGE,
         },
     )
     def post(self, request, **kwargs):

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from communications.idempotency import run_idempotent
 from communications.models import Communication
-from communications_project.api import ErrorResponseSerializer
+from communications_project.api import TOO_LARGE, ErrorResponseSerializer
 from communications_project.permissions import ModelPermissions
 
 from ..ari import TelephonyNotConfigured
@@ -44,6 +44,7 @@ class CallPhoneView(APIView):
         responses={
             202: CallLogSerializer,
             409: OpenApiResponse(ERROR, description="transition_not_allowed: not an outbound call, or final."),
+            413: TOO_LARGE,
             422: OpenApiResponse(ERROR, description="idempotency_key_reused"),
             502: OpenApiResponse(ERROR, description="telephony_rejected: Asterisk refused, with its reason."),
             503: OpenApiResponse(ERROR, description="telephony_unavailable or telephony_not_configured."),
@@ -105,6 +106,7 @@ class TelephonyEventView(APIView):
             202: CallLogSerializer,
             401: OpenApiResponse(ERROR, description="No or wrong X-Telephony-Secret."),
             404: OpenApiResponse(ERROR, description="No call with this channel ID."),
+            413: TOO_LARGE,
             503: OpenApiResponse(ERROR, description="telephony_not_configured: no secret is set."),
         },
         auth=[],
