@@ -4,6 +4,7 @@ import re
 
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 from .errors import PreconditionFailed
@@ -26,6 +27,13 @@ class ErrorResponseSerializer(serializers.Serializer):
 
 # The 413 every operation with a body can answer.
 TOO_LARGE = OpenApiResponse(ErrorResponseSerializer, description="request_too_large: the body is over 2.5 MB.")
+
+
+def reject_unknown_params(request: Request, allowed: set[str]) -> None:
+    """A misspelt filter is a 400, never silently ignored (which would return everything)."""
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise ValidationError({key: ["Unknown query parameter."] for key in unknown}, code="unknown_parameter")
 
 
 def etag(version: int) -> str:

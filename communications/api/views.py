@@ -11,7 +11,13 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from communications_project.api import TOO_LARGE, ErrorResponseSerializer, etag, expected_version
+from communications_project.api import (
+    TOO_LARGE,
+    ErrorResponseSerializer,
+    etag,
+    expected_version,
+    reject_unknown_params,
+)
 from communications_project.permissions import ADD, CHANGE, DELETE, VIEW
 
 from .. import selectors, services
@@ -135,10 +141,7 @@ class CommunicationViewSet(viewsets.GenericViewSet):
         responses={200: CommunicationShortSerializer(many=True)},
     )
     def list(self, request, **kwargs):
-        allowed = LIST_PARAMS | set(CommunicationFilterSet.base_filters)
-        unknown = sorted(set(request.query_params) - allowed)
-        if unknown:
-            raise ValidationError({key: ["Unknown query parameter."] for key in unknown}, code="unknown_parameter")
+        reject_unknown_params(request, LIST_PARAMS | set(CommunicationFilterSet.base_filters))
         view = _choice_param(request, "view", set(VIEWS), "short")
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)

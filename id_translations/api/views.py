@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from communications.filtersets import MultiValueWidget
-from communications_project.api import TOO_LARGE
+from communications_project.api import TOO_LARGE, reject_unknown_params
 
 from ..models import ORACLE_ID_MAX, IdTranslation
 from ..selectors import translations_find
@@ -54,9 +54,7 @@ class IdTranslationView(APIView):
         responses={200: IdTranslationLookupSerializer},
     )
     def get(self, request, **kwargs):
-        unknown = sorted(set(request.query_params) - {"flora_uuid", "oracle_id"})
-        if unknown:
-            raise ValidationError({key: ["Unknown query parameter."] for key in unknown}, code="unknown_parameter")
+        reject_unknown_params(request, {"flora_uuid", "oracle_id"})
         flora_uuids = _values(request, "flora_uuid", uuid.UUID)
         oracle_ids = _values(request, "oracle_id", _oracle_id)
         if not flora_uuids and not oracle_ids:
