@@ -123,13 +123,17 @@ class Server:
         gunicorn = [sys.executable, "-m", "gunicorn", "communications_project.wsgi", "--workers", "2"]
         gunicorn += ["--bind", f"127.0.0.1:{self.args.port}", "--log-level", "warning"]
         self.process = subprocess.Popen(gunicorn, env=self.env, cwd=ROOT, start_new_session=True)
-        for _ in range(150):
+        deadline = time.monotonic() + 60
+        while True:
             try:
-                if requests.get(f"{self.base}/healthz", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        return self
+                if requests.get(f"{self.base}/healthz", timeout=5).ok:
+                    return self
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.__exit__()
+                raise RuntimeError("gunicorn did not start")
+            time.sleep(0.2)
 
     def __exit__(self, *exc):
         os.killpg(self.process.pid, signal.SIGTERM)

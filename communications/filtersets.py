@@ -9,19 +9,18 @@ from django.core.exceptions import ValidationError
 from django_filters import rest_framework as filters
 
 from communications_project.filters import DateTimeFilter, MultiValueField, MultiValueFilter
-from dicts.models import CommunicationMethod
+from dicts import selectors as dict_selectors
 
 from .models import Communication, Direction, Kind, Status
 
 
 class MethodCodesField(MultiValueField):
-    """Method codes that exist in the dictionary: one query for all of them."""
+    """Method codes that exist in the dictionary (kept in the process: no query for a known code)."""
 
     def clean(self, value):
         codes = super().clean(value)
         if codes:
-            known = set(CommunicationMethod.objects.filter(code__in=codes).values_list("code", flat=True))
-            unknown = [code for code in codes if code not in known]
+            unknown = dict_selectors.unknown_method_codes(codes)
             if unknown:
                 raise ValidationError(f"Unknown method '{unknown[0]}'.", code="invalid_choice")
         return codes

@@ -1,24 +1,50 @@
-"""Reads of communications. Deleted communications are never found here (SPEC §6: 404)."""
+"""Reads of communications. Deleted communications are never found here (SPEC §6: 404).
+
+The API's hot reads (GET one, the list, collections) take `.values()` rows of only the columns the
+answer shows (`communication_rows`); model instances are for the rest (primary-info, history,
+the answers of writes, telephony). Nothing here names a database: the router picks it.
+"""
 
 import uuid as uuid_lib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import BooleanField, Expression, ExpressionWrapper, OuterRef, Q, QuerySet, Subquery
 
 from communications_project.errors import NotFound
 from id_translations.models import IdTranslation
 
-from .models import Communication, CommunicationHistory
+from .models import Communication, CommunicationHistory, Status
+
+
+def _oracle_id() -> Subquery:
+    return Subquery(IdTranslation.objects.filter(flora_uuid=OuterRef("uuid")).values("oracle_id")[:1])
+
+
+def _status_is(status: Status) -> Callable[[], Expression]:
+    return lambda: ExpressionWrapper(Q(status=status), output_field=BooleanField())
+
+
+# Columns of the rows that are not the table's own; any other name is a field path of `.values()`.
+COMPUTED_COLUMNS: dict[str, Callable[[], Expression]] = {
+    "oracle_id": _oracle_id,
+    "is_cancelled": _status_is(Status.CANCELLED),
+    "is_failed": _status_is(Status.FAILED),
+}
 
 
 def communication_queryset() -> QuerySet[Communication]:
-    """What the API reads: alive rows, with what the full view shows joined in (one query)."""
-    oracle_id = IdTranslation.objects.filter(flora_uuid=OuterRef("uuid")).values("oracle_id")[:1]
+    """Alive communications as model instances, with what the full view shows joined in (one query)."""
     return (
         Communication.objects.alive()
         .select_related("method", "created_by", "updated_by")
-        .annotate(oracle_id=Subquery(oracle_id))
+        .annotate(oracle_id=_oracle_id())
     )
+
+
+def communication_rows(columns: Sequence[str]) -> QuerySet[dict]:
+    """Alive communications as `.values()` dicts of just these columns (see COMPUTED_COLUMNS)."""
+    computed = {name: COMPUTED_COLUMNS[name]() for name in columns if name in COMPUTED_COLUMNS}
+    return Communication.objects.alive().annotate(**computed).values(*columns)
 
 
 def _parse_uuid(value: str | uuid_lib.UUID) -> uuid_lib.UUID | None:
@@ -38,11 +64,20 @@ def communication_get(uuid: str | uuid_lib.UUID) -> Communication:
     return communication
 
 
-def communications_by_uuids(uuids: Iterable[uuid_lib.UUID]) -> dict[uuid_lib.UUID, Communication]:
-    return {c.uuid: c for c in communication_queryset().filter(uuid__in=list(uuids))}
+def communication_row(uuid: str | uuid_lib.UUID, columns: Sequence[str]) -> dict:
+    parsed = _parse_uuid(uuid)
+    row = communication_rows(columns).filter(uuid=parsed).first() if parsed else None
+    if row is None:
+        raise NotFound("Communication not found.")
+    return row
 
 
-def communication_history(communication: Communication) -> QuerySet[CommunicationHistory]:
+def communications_by_uuids(uuids: Iterable[uuid_lib.UUID], columns: Sequence[str]) -> dict[uuid_lib.UUID, dict]:
+    """Rows of these communications by UUID; `columns` must include "uuid"."""
+    return {row["uuid"]: row for row in communication_rows(columns).filter(uuid__in=list(uuids))}
+
+
+def communication_history(communication: Communication | uuid_lib.UUID) -> QuerySet[CommunicationHistory]:
     return (
         CommunicationHistory.objects.filter(communication=communication).select_related("actor").order_by("date", "id")
     )
