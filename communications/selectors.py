@@ -5,9 +5,11 @@ answer shows (`communication_rows`); model instances are for the rest (primary-i
 the answers of writes, telephony). Nothing here names a database: the router picks it.
 """
 
+import threading
 import uuid as uuid_lib
 from collections.abc import Callable, Iterable, Sequence
 
+from django.db import connections, router
 from django.db.models import BooleanField, Expression, ExpressionWrapper, OuterRef, Q, QuerySet, Subquery
 
 from communications_project.errors import NotFound
@@ -64,9 +66,49 @@ def communication_get(uuid: str | uuid_lib.UUID) -> Communication:
     return communication
 
 
+class _CompiledRowRead:
+    """`communication_rows(columns).filter(uuid=...)`, compiled to SQL once; a read only runs it.
+
+    Building and compiling the query costs more than running it (about 1 ms of CPU against 0.2).
+    The UUID is the one parameter that changes; Django's own converters shape the result.
+    """
+
+    PLACEHOLDER = uuid_lib.UUID(int=0)
+
+    def __init__(self, alias: str, columns: tuple[str, ...]):
+        queryset = communication_rows(columns).using(alias).filter(uuid=self.PLACEHOLDER)
+        query = queryset.query
+        self.alias, self.compiler = alias, query.get_compiler(alias)
+        self.sql, params = self.compiler.as_sql()
+        self.params = list(params)
+        self.slot = next(i for i, p in enumerate(self.params) if p in (self.PLACEHOLDER, self.PLACEHOLDER.hex))
+        self.as_hex = isinstance(self.params[self.slot], str)
+        self.names = list(query.selected) if query.selected else [*query.values_select, *query.annotation_select]
+
+    def fetch(self, uuid: uuid_lib.UUID) -> dict | None:
+        params = list(self.params)
+        params[self.slot] = uuid.hex if self.as_hex else uuid
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(self.sql, params)
+            found = cursor.fetchall()
+        for row in self.compiler.results_iter(results=[found]):
+            return dict(zip(self.names, row, strict=True))
+        return None
+
+
+_compiled = threading.local()  # per thread, as Django's connections are
+
+
 def communication_row(uuid: str | uuid_lib.UUID, columns: Sequence[str]) -> dict:
+    """One alive communication as `communication_rows(columns)` gives it; NotFound if none."""
     parsed = _parse_uuid(uuid)
-    row = communication_rows(columns).filter(uuid=parsed).first() if parsed else None
+    row = None
+    if parsed is not None:
+        key = (router.db_for_read(Communication), tuple(columns))
+        reads = _compiled.__dict__.setdefault("reads", {})
+        if key not in reads:
+            reads[key] = _CompiledRowRead(*key)
+        row = reads[key].fetch(parsed)
     if row is None:
         raise NotFound("Communication not found.")
     return row
