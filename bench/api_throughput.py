@@ -49,6 +49,21 @@ class Result:
     p50: float
     p99: float
     errors: int
+    cpu_ms: float = 0.0  # CPU of the server (gunicorn workers + their PostgreSQL backends) per request
+
+
+TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks(pids: list[int]) -> dict[int, int]:
+    ticks = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        ticks[pid] = int(fields[11]) + int(fields[12])  # utime + stime
+    return ticks
 
 
 def wrk_script(target: Target, token: str) -> str:
@@ -71,7 +86,9 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(base: str, target: Target, token: str, args) -> Result:
+def run_wrk(server: "Server", target: Target, token: str, args) -> Result:
+    base = server.base
+    before = cpu_ticks(server.pids())
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
         script.write(wrk_script(target, token))
         script.flush()
@@ -81,7 +98,17 @@ def run_wrk(base: str, target: Target, token: str, args) -> Result:
     p50, p99 = (_ms(*re.fullmatch(r"([\d.]+)(\w+)", latency[k]).groups()) for k in ("50", "99"))
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     errors += int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
-    return Result(float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), p50, p99, errors)
+    after = cpu_ticks(server.pids())
+    used = sum(ticks - before.get(pid, 0) for pid, ticks in after.items()) * TICK_MS
+    requests_done = int(re.search(r"(\d+) requests in", out).group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return Result(rps, p50, p99, errors, used / max(requests_done, 1))
+
+
+def best_of(runs: list[Result]) -> Result:
+    """The run with the most requests/s (the least disturbed), the least CPU per request, every error."""
+    best = max(runs, key=lambda r: r.rps)
+    return Result(best.rps, best.p50, best.p99, sum(r.errors for r in runs), min(r.cpu_ms for r in runs))
 
 
 def check(base: str, target: Target, token: str) -> None:
@@ -134,6 +161,14 @@ class Server:
                 self.__exit__()
                 raise RuntimeError("gunicorn did not start")
             time.sleep(0.2)
+
+    def pids(self) -> list[int]:
+        """The gunicorn workers and the PostgreSQL backends serving this database."""
+        workers = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
+        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as connection:
+            query = "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+            backends = [row[0] for row in connection.execute(query, [self.db])]
+        return [int(pid) for pid in workers.split()] + backends
 
     def __exit__(self, *exc):
         os.killpg(self.process.pid, signal.SIGTERM)
@@ -194,26 +229,25 @@ def throughput(args) -> bool:
             for target in pairs[name]:
                 check(server.base, target, token)
         print(f"\n{header(args, f'{args.rows:,} communications')}\n")
-        print("| request | API req/s | p50 ms | p99 ms | bare req/s | p50 ms | p99 ms | errors | API / bare |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        print(
+            "| request | API req/s | p50 ms | p99 ms | CPU ms/req | bare req/s | p50 ms | p99 ms | CPU ms/req "
+            "| errors | API / bare req/s | bare / API CPU |"
+        )
+        print("|" + " --- |" * 12)
         ok = True
         for name in only:
-            best: list[Result | None] = [None, None]
+            runs: tuple[list[Result], list[Result]] = ([], [])
             for round_number in range(args.rounds):
                 order = (0, 1) if round_number % 2 == 0 else (1, 0)  # alternate who goes first
                 for side in order:
-                    result = run_wrk(server.base, pairs[name][side], token, args)
-                    result.errors += best[side].errors if best[side] else 0
-                    if best[side] is None or result.rps > best[side].rps:
-                        best[side] = result
-                    else:
-                        best[side].errors = result.errors
-            api, bare = best
+                    runs[side].append(run_wrk(server, pairs[name][side], token, args))
+            api, bare = (best_of(side_runs) for side_runs in runs)
             errors = api.errors + bare.errors
             ok = ok and errors == 0
             print(
-                f"| {name} | {api.rps:,.0f} | {api.p50:.1f} | {api.p99:.1f} | {bare.rps:,.0f} | {bare.p50:.1f} "
-                f"| {bare.p99:.1f} | {errors} | **{api.rps / bare.rps:.2f}** |",
+                f"| {name} | {api.rps:,.0f} | {api.p50:.1f} | {api.p99:.1f} | {api.cpu_ms:.1f} | {bare.rps:,.0f} "
+                f"| {bare.p50:.1f} | {bare.p99:.1f} | {bare.cpu_ms:.1f} | {errors} | **{api.rps / bare.rps:.2f}** "
+                f"| **{bare.cpu_ms / api.cpu_ms:.2f}** |",
                 flush=True,
             )
         return ok
@@ -239,10 +273,7 @@ def flat(args) -> bool:
             results[rows] = {}
             for name, target in targets.items():
                 check(server.base, target, token)
-                runs = [run_wrk(server.base, target, token, args) for _ in range(args.rounds)]
-                best = max(runs, key=lambda r: r.rps)
-                best.errors = sum(r.errors for r in runs)
-                results[rows][name] = best
+                results[rows][name] = best_of([run_wrk(server, target, token, args) for _ in range(args.rounds)])
     small, *others = args.flat
     deep = ", ".join(f"{deep_rows[r]:,} rows in at {r:,}" for r in args.flat)
     print(f"\n{header(args, 'API latency by table size')}; deep page: {deep}\n")

@@ -31,8 +31,8 @@ class RowSerializer:
         ]
         self.columns = [column for _name, column, _is_date in self.plan]
 
-    def to_representation(self, row: dict) -> dict:
-        zone = timezone.get_current_timezone()
+    def to_representation(self, row: dict, zone=None) -> dict:
+        zone = zone or timezone.get_current_timezone()
         shaped = {}
         for name, column, is_date in self.plan:
             value = row[column]
@@ -40,7 +40,8 @@ class RowSerializer:
         return shaped
 
     def many(self, rows: Iterable[dict]) -> list[dict]:
-        return [self.to_representation(row) for row in rows]
+        zone = timezone.get_current_timezone()
+        return [self.to_representation(row, zone) for row in rows]
 
 
 VIEWS = {"full": RowSerializer(CommunicationFullSerializer), "short": RowSerializer(CommunicationShortSerializer)}
