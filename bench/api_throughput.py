@@ -277,17 +277,18 @@ def flat(args) -> bool:
     small, *others = args.flat
     deep = ", ".join(f"{deep_rows[r]:,} rows in at {r:,}" for r in args.flat)
     print(f"\n{header(args, 'API latency by table size')}; deep page: {deep}\n")
-    columns = " | ".join(f"{r:,}: req/s | p50 ms | p99 ms" for r in args.flat)
-    print(f"| request | {columns} | errors | p50 ratio |")
-    print("|" + " --- |" * (2 + 3 * len(args.flat) + 1))
+    columns = " | ".join(f"{r:,}: req/s | p50 ms | p99 ms | CPU ms/req" for r in args.flat)
+    print(f"| request | {columns} | errors | p50 ratio | CPU ratio |")
+    print("|" + " --- |" * (4 + 4 * len(args.flat)))
     ok = True
     for name in results[small]:
         row = [results[r][name] for r in args.flat]
         errors = sum(r.errors for r in row)
         ok = ok and errors == 0
-        cells = " | ".join(f"{r.rps:,.0f} | {r.p50:.1f} | {r.p99:.1f}" for r in row)
+        cells = " | ".join(f"{r.rps:,.0f} | {r.p50:.1f} | {r.p99:.1f} | {r.cpu_ms:.1f}" for r in row)
         ratios = ", ".join(f"{results[r][name].p50 / row[0].p50:.2f}" for r in others)
-        print(f"| {name} | {cells} | {errors} | **{ratios}** |", flush=True)
+        cpu = ", ".join(f"{results[r][name].cpu_ms / row[0].cpu_ms:.2f}" for r in others)
+        print(f"| {name} | {cells} | {errors} | **{ratios}** | **{cpu}** |", flush=True)
     return ok
 
 
