@@ -30,7 +30,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.db.models import F
 from django.utils import timezone
-from uuid_utils.compat import uuid7
+from uuid_utils import uuid7
 
 from communications_project import bulkload
 from communications_project.bulkload import ImportFileError
@@ -129,6 +129,13 @@ UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 DATE_MESSAGE = "Must be an ISO 8601 date-time with an offset, e.g. 2024-05-01T10:30:00+03:00."
 
 Problem = tuple[str, str, str]  # column, code, message
+# The enums' values as plain strings: `Kind.values` builds a list on each access (hot loop).
+KINDS, DIRECTIONS, STATUSES = (tuple(enum.values) for enum in (Kind, Direction, Status))
+IMPORT = Source.IMPORT.value
+ACTUAL, PLANNED = Kind.ACTUAL.value, Kind.PLANNED.value
+CREATED, IN_WORK, DONE, FAILED, CANCELLED = (
+    status.value for status in (Status.CREATED, Status.IN_WORK, Status.DONE, Status.FAILED, Status.CANCELLED)
+)
 
 
 @dataclass(slots=True)
@@ -294,6 +301,7 @@ class Rules:
     def __init__(self) -> None:
         self.methods = {method.code: method for method in CommunicationMethod.objects.all()}
         self.statuses = {kind: reachable_statuses(kind) for kind in Kind.values}
+        self.now = timezone.now()  # "not in the future" is measured against the run's start
 
     def clean(self, values: dict[str, Any]) -> tuple[int | None, tuple | None, list[Problem]]:
         """(oracle_id, content, problems): content is None when there is any problem."""
@@ -308,9 +316,9 @@ class Rules:
             except ValidationError as error:
                 problems.extend(_problems(error, "method"))
                 method = None
-        kind = self._choice("kind", get("kind"), Kind.values, problems)
-        direction = self._choice("direction", get("direction"), Direction.values, problems)
-        status = self._choice("status", get("status"), Status.values, problems)
+        kind = self._choice("kind", get("kind"), KINDS, problems)
+        direction = self._choice("direction", get("direction"), DIRECTIONS, problems)
+        status = self._choice("status", get("status"), STATUSES, problems)
         client_uuid = self._uuid("client_uuid", get("client_uuid"), problems, required=True)
         employee_uuid = self._uuid("employee_uuid", get("employee_uuid"), problems)
         dealer_uuid = self._uuid("dealer_uuid", get("dealer_uuid"), problems)
@@ -333,10 +341,10 @@ class Rules:
             problems.append(("date_created", "required", "Required."))
         for name in ("date_start", "date_finish", "date_created", "date_deleted"):
             if dates[name] is not None:
-                self._check(problems, check_not_in_future, dates[name], attr=name)
+                self._check(problems, check_not_in_future, dates[name], attr=name, now=self.now)
         if kind is not None:
             self._check(problems, check_planned_dates, kind, dates["date_planned_start"], dates["date_planned_finish"])
-            if kind == Kind.ACTUAL and dates["date_start"] is None:
+            if kind == ACTUAL and dates["date_start"] is None:
                 # As the API does: an actual communication started when it was recorded.
                 dates["date_start"] = dates["date_created"]
         if kind is not None and status is not None:
@@ -377,24 +385,24 @@ class Rules:
                 ("status", "status_not_reachable", f"A {kind} communication cannot be {status}; possible: {possible}.")
             )
             return
-        if status == Status.DONE:
+        if status == DONE:
             if dates["date_finish"] is None:
                 problems.append(("date_finish", "required", "Required for a done communication (closing sets it)."))
             else:
                 self._check(problems, check_finish_after_start, dates["date_start"], dates["date_finish"])
         elif dates["date_finish"] is not None:
             problems.append(("date_finish", "not_done", "Only a done communication has a finish date."))
-        if kind == Kind.PLANNED and status == Status.CREATED and dates["date_start"] is not None:
+        if kind == PLANNED and status == CREATED and dates["date_start"] is not None:
             problems.append(("date_start", "not_started", "A planned communication still created has not started."))
-        if kind == Kind.PLANNED and status == Status.IN_WORK and dates["date_start"] is None:
+        if kind == PLANNED and status == IN_WORK and dates["date_start"] is None:
             problems.append(
                 ("date_start", "required", "Required for a planned communication in work (starting sets it).")
             )
-        if status == Status.FAILED:
+        if status == FAILED:
             self._check(problems, check_fail_reason, fail_reason)
         elif fail_reason:
             problems.append(("fail_reason", "not_failed", "Only a failed communication has a fail reason."))
-        if cancel_reason and status != Status.CANCELLED:
+        if cancel_reason and status != CANCELLED:
             problems.append(("cancel_reason", "not_cancelled", "Only a cancelled communication has a cancel reason."))
 
     @staticmethod
@@ -543,7 +551,7 @@ def _copy_line(uuid: str, content: tuple, now: str, text=bulkload.copy_text, nul
 
 
 def _history_line(uuid: str, now: str, action: str, status: str, changes: str = "{}") -> str:
-    return f"{uuid}\t{now}\t{Source.IMPORT}\t{action}\t\t{status}\t\t{bulkload.copy_text(changes)}\n"
+    return f"{uuid}\t{now}\t{IMPORT}\t{action}\t\t{status}\t\t{bulkload.copy_text(changes)}\n"
 
 
 def _stored_content(values: tuple) -> tuple:
@@ -591,7 +599,7 @@ class Loader:
                 row = self._row(raw, counts, first_line)
                 if row is None:
                     continue
-                row.uuid = str(uuid7())
+                row.uuid = str(uuid7())  # uuid_utils' own, as the model's default but without uuid.UUID
                 rows.append(row)
                 chunk.append(_copy_line(row.uuid, row.content, stamp))
                 if len(chunk) == CHUNK:
@@ -639,7 +647,8 @@ class Loader:
         return Row(raw.line, oracle_id, content, raw.text)
 
     def _copy_history(self, cursor, rows: list[Row], stamp: str) -> None:
-        lines = "".join(_history_line(row.uuid, stamp, HistoryAction.CREATE, row.content[3]) for row in rows)
+        create = HistoryAction.CREATE.value
+        lines = "".join(_history_line(row.uuid, stamp, create, row.content[3]) for row in rows)
         bulkload.copy(cursor, TABLES[2], HISTORY_COLUMNS, [lines])
 
     def _stored(self, oracle_ids: list[int]) -> dict[int, tuple[str, bool, tuple | None]]:
@@ -865,8 +874,7 @@ class Writer:
     def write(self, row: dict[str, Any]) -> None:
         values = {name: cell(row.get(name)) for name in COLUMNS}
         if self.file_format == "csv":
-            details = values["details"]
-            values["details"] = json.dumps(details, ensure_ascii=False) if details else ""
+            values["details"] = json.dumps(values["details"] or {}, ensure_ascii=False)
             self.csv.writerow(["" if value is None else value for value in values.values()])
         else:
             self.out.write(json.dumps(values, ensure_ascii=False) + "\n")

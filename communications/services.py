@@ -117,8 +117,8 @@ def _save(communication: Communication, *, actor: Actor, fields: list[str]) -> N
     communication.save(update_fields=[*fields, "version", "date_updated", "updated_by"])
 
 
-def check_not_in_future(value: dt.datetime, *, attr: str) -> None:
-    if value > timezone.now() + CLOCK_SKEW:
+def check_not_in_future(value: dt.datetime, *, attr: str, now: dt.datetime | None = None) -> None:
+    if value > (now or timezone.now()) + CLOCK_SKEW:
         raise ValidationError({attr: ValidationError("Must not be in the future.", code="future")})
 
 
@@ -158,8 +158,11 @@ def check_finish_after_start(date_start: dt.datetime | None, date_finish: dt.dat
         raise ValidationError({"date_finish": ValidationError("Must not be before the start.", code="before_start")})
 
 
+FAIL_REASONS = tuple(FailReason.values)
+
+
 def check_fail_reason(fail_reason: Any) -> str:
-    if fail_reason not in FailReason.values:
+    if fail_reason not in FAIL_REASONS:
         raise ValidationError(
             {
                 "fail_reason": ValidationError(
