@@ -88,9 +88,13 @@ def _details(rng: random.Random, method: str) -> dict[str, Any]:
 
 
 def generate(count: int, *, seed: int = 1, now: dt.datetime | None = None, first_oracle_id: int = 1) -> Iterator[dict]:
-    """`count` rows in the import format (dates as aware datetimes, details as a dict)."""
+    """`count` rows in the import format (dates as aware datetimes, details as a dict).
+
+    Dates lie in the year before `now`, by default today's midnight (UTC): the same seed gives
+    the same rows all day long.
+    """
     rng = random.Random(seed)
-    now = now or timezone.now()
+    now = now or timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
     dealers = [_uuid(rng) for _ in range(12)]
     employees = [_uuid(rng) for _ in range(40)]
     clients = [_uuid(rng) for _ in range(max(1, count // 3))]
@@ -140,10 +144,13 @@ def write(out, count: int, *, file_format: str, seed: int = 1, first_oracle_id: 
     return count
 
 
-def load(count: int, *, seed: int = 1) -> int:
+def load(count: int, *, seed: int = 1, first_oracle_id: int = 1) -> int:
     """Import `count` generated communications (with translations and history); return how many."""
     report = importer.ErrorReport(io.StringIO())
-    rows = ({name: importer.cell(value) for name, value in row.items()} for row in generate(count, seed=seed))
+    rows = (
+        {name: importer.cell(value) for name, value in row.items()}
+        for row in generate(count, seed=seed, first_oracle_id=first_oracle_id)
+    )
     counts = importer.import_rows(importer.records(rows), report=report, batch_size=5_000)
     if counts.rejected:  # generated rows must pass the rules; a failure here is a bug in generate()
         raise RuntimeError(f"Generated rows were rejected:\n{report.out.getvalue()[:2000]}")

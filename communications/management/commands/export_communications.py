@@ -1,4 +1,3 @@
-import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -58,7 +57,7 @@ class Command(BaseCommand):
             .values("oracle_id", *importer.CONTENT)
             .iterator(chunk_size=chunk_size)
         )
-        out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")
+        out = self.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")
         written = untranslated = 0
         try:
             writer = importer.Writer(out, file_format)
@@ -70,7 +69,7 @@ class Command(BaseCommand):
                 writer.write(row)
                 written += 1
         finally:
-            if out is not sys.stdout:
+            if out is not self.stdout:
                 out.close()
         self.stderr.write(f"Exported {written} communications.")
         if untranslated:
