@@ -562,6 +562,18 @@ def _changes(before: tuple, after: tuple) -> dict[str, list[Any]]:
     return {name: [old, new] for name, old, new in zip(CONTENT, before, after, strict=True) if old != new}
 
 
+@dataclass(slots=True)
+class Parsed:
+    """A checked batch, ready to store: its counts so far, its good rows and their COPY text."""
+
+    counts: ImportCounts
+    now: dt.datetime
+    rows: list[Row]
+    communications: list[str]
+    translations: str
+    history: str
+
+
 class Loader:
     """Loads one batch after another; holds what a run keeps between batches (a few flags)."""
 
@@ -585,45 +597,46 @@ class Loader:
         self.staging = bulkload.Staging(STAGING, "line bigint", like=Communication._meta.db_table)
         self.staging_ready = False
 
-    def load(self, batch: list[Raw]) -> ImportCounts:
+    def parse(self, batch: list[Raw]) -> "Parsed":
+        """Check a batch and write its COPY text. No database: this runs in the parsing thread while
+        the previous batch is being stored."""
         counts = ImportCounts(rows=len(batch))
         now = timezone.now()
         stamp = now.isoformat()
         rows: list[Row] = []
         first_line: dict[int, int] = {}
-
-        def parsed() -> Iterator[str]:
-            """COPY text of the batch's good rows, in chunks, while the rows are checked."""
-            chunk: list[str] = []
-            for raw in batch:
-                row = self._row(raw, counts, first_line)
-                if row is None:
-                    continue
+        lines: list[str] = []
+        for raw in batch:
+            row = self._row(raw, counts, first_line)
+            if row is not None:
                 row.uuid = str(uuid7())  # uuid_utils' own, as the model's default but without uuid.UUID
                 rows.append(row)
-                chunk.append(_copy_line(row.uuid, row.content, stamp))
-                if len(chunk) == CHUNK:
-                    yield "".join(chunk)
-                    chunk = []
-            if chunk:
-                yield "".join(chunk)
+                lines.append(_copy_line(row.uuid, row.content, stamp))
+        create = HistoryAction.CREATE.value
+        return Parsed(
+            counts=counts,
+            now=now,
+            rows=rows,
+            communications=["".join(lines[start : start + CHUNK]) for start in range(0, len(lines), CHUNK)],
+            translations="".join(f"{row.uuid}\t{row.oracle_id}\n" for row in rows),
+            history="".join(_history_line(row.uuid, stamp, create, row.content[3]) for row in rows),
+        )
 
-        chunks = parsed()
+    def load(self, parsed: "Parsed") -> ImportCounts:
+        """Store a parsed batch (inside the batch's transaction)."""
+        counts, rows = parsed.counts, parsed.rows
         if self.postgres and self.expect_new:
             with connection.cursor() as cursor:
 
                 def steps() -> None:
-                    bulkload.copy(cursor, TABLES[0], COMMUNICATION_COLUMNS, chunks)
-                    pairs = "".join(f"{row.uuid}\t{row.oracle_id}\n" for row in rows)
-                    bulkload.copy(cursor, TABLES[1], ("flora_uuid", "oracle_id"), [pairs])
-                    self._copy_history(cursor, rows, stamp)
+                    bulkload.copy(cursor, TABLES[0], COMMUNICATION_COLUMNS, parsed.communications)
+                    bulkload.copy(cursor, TABLES[1], ("flora_uuid", "oracle_id"), [parsed.translations])
+                    bulkload.copy(cursor, TABLES[2], HISTORY_COLUMNS, [parsed.history])
 
                 if bulkload.copy_new(steps):
                     counts.created += len(rows)
                     return counts
-        for _ in chunks:  # check the rest of the batch (all of it, off the fast path)
-            pass
-        self._sort_out(rows, counts, now)
+        self._sort_out(rows, counts, parsed.now)
         return counts
 
     def _row(self, raw: Raw, counts: ImportCounts, first_line: dict[int, int]) -> Row | None:
@@ -646,7 +659,8 @@ class Loader:
             return None
         return Row(raw.line, oracle_id, content, raw.text)
 
-    def _copy_history(self, cursor, rows: list[Row], stamp: str) -> None:
+    @staticmethod
+    def _copy_history(cursor, rows: list[Row], stamp: str) -> None:
         create = HistoryAction.CREATE.value
         lines = "".join(_history_line(row.uuid, stamp, create, row.content[3]) for row in rows)
         bulkload.copy(cursor, TABLES[2], HISTORY_COLUMNS, [lines])
@@ -819,11 +833,14 @@ def import_rows(
     progress: Callable[[int], None] = lambda rows: None,
 ) -> ImportCounts:
     loader = Loader(report, update_existing=update_existing)
+    # Python checks batch N+1 in a thread while PostgreSQL stores batch N (the main thread waits
+    # on the socket then, without the GIL).
+    parsed = bulkload.in_background(loader.parse(batch) for batch in bulkload.batches(items, batch_size))
     return bulkload.run_batches(
-        items,
+        parsed,
         load=loader.load,
         total=ImportCounts(),
-        batch_size=batch_size,
+        batch_size=None,
         tables=TABLES,
         logger=logger,
         dry_run=dry_run,

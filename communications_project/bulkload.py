@@ -17,6 +17,8 @@ with the ORM.
 
 import csv
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
@@ -82,12 +84,15 @@ class ErrorReport:
     count: int = 0
     _writer: Any = field(default=None, repr=False)
 
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
     def reject(self, values: list[Any]) -> None:
-        if self._writer is None:
-            self._writer = csv.writer(self.out)
-            self._writer.writerow(self.header)
-        self.count += 1
-        self._writer.writerow(values)
+        with self._lock:  # a loader may check rows in one thread and store them in another
+            if self._writer is None:
+                self._writer = csv.writer(self.out)
+                self._writer.writerow(self.header)
+            self.count += 1
+            self._writer.writerow(values)
 
 
 @dataclass
@@ -119,22 +124,60 @@ def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield batch
 
 
+def in_background(items: Iterator[T], *, depth: int = 1) -> Iterator[T]:
+    """Produce `items` in a thread, up to `depth` ahead of the consumer (so memory holds a couple of
+    batches at most). An exception in the thread is raised in the consumer."""
+    done = object()
+    results: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        results.put((item, None), timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            results.put((done, None))
+        except BaseException as error:  # handed to the consumer
+            results.put((done, error))
+
+    thread = threading.Thread(target=produce, name="bulkload-producer", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = results.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+
+
 def run_batches(
     items: Iterable[T],
     *,
-    load: Callable[[list[T]], Counts],
+    load: Callable[[Any], Counts],
     total: Counts,
-    batch_size: int,
+    batch_size: int | None,
     tables: Iterable[str],
     logger: logging.Logger,
     dry_run: bool = False,
     progress: Callable[[int], None] = lambda rows: None,
 ) -> Counts:
-    """Load `items` in batches of `batch_size`, each in its own transaction (a dry run: all in one,
-    rolled back), then ANALYZE `tables`. `load` gets one batch and answers its counts."""
+    """Load `items` in batches of `batch_size` (None: each item is a batch already), each in its own
+    transaction (a dry run: all in one, rolled back), then ANALYZE `tables`. `load` gets one batch
+    and answers its counts."""
     started = time.monotonic()
     with transaction.atomic() if dry_run else nullcontext():
-        for number, batch in enumerate(batches(items, batch_size), start=1):
+        groups = items if batch_size is None else batches(items, batch_size)
+        for number, batch in enumerate(groups, start=1):
             batch_started = time.monotonic()
             with transaction.atomic():
                 counts = load(batch)
