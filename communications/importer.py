@@ -116,7 +116,7 @@ TABLES = (
 )
 STAGING = "comm_import_staging"
 CHUNK = 1_000  # rows per write to COPY
-DEFAULT_BATCH_SIZE = 20_000
+DEFAULT_BATCH_SIZE = 10_000
 TEXT_LIMITS = {
     "subject": Communication._meta.get_field("subject").max_length,
     "comment": TEXT_MAX,
