@@ -559,7 +559,13 @@ def _stored_content(values: tuple) -> tuple:
 
 
 def _changes(before: tuple, after: tuple) -> dict[str, list[Any]]:
-    return {name: [old, new] for name, old, new in zip(CONTENT, before, after, strict=True) if old != new}
+    """What a row would change. A row without `date_deleted` leaves the stored one alone: an import
+    deletes but never restores (restoring is the operators' call)."""
+    return {
+        name: [old, new]
+        for name, old, new in zip(CONTENT, before, after, strict=True)
+        if old != new and not (name == "date_deleted" and new is None)
+    }
 
 
 @dataclass(slots=True)
@@ -805,7 +811,10 @@ class Loader:
         ]
         if self.postgres:
             stamp = now.isoformat()
-            assignments = ", ".join(f"{name} = s.{name}" for name in CONTENT)
+            assignments = ", ".join(
+                f"{name} = COALESCE(s.{name}, c.{name})" if name == "date_deleted" else f"{name} = s.{name}"
+                for name in CONTENT
+            )
             with connection.cursor() as cursor:
                 if not self.staging_ready:
                     self.staging.create(cursor)
@@ -819,6 +828,8 @@ class Loader:
         else:
             for row, _ in updates:
                 fields = dict(zip(CONTENT, row.content, strict=True))
+                if fields["date_deleted"] is None:
+                    del fields["date_deleted"]
                 Communication.objects.filter(uuid=row.uuid).update(**fields, date_updated=now, version=F("version") + 1)
         CommunicationHistory.objects.bulk_create(history)
 

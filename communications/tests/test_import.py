@@ -435,3 +435,18 @@ def test_statistics_are_fresh_and_the_list_uses_its_index_right_after_an_import(
     for name, queryset in plans.items():
         plan = queryset.order_by("-date_created", "-uuid")[:51].explain()
         assert "Index" in plan and f"Seq Scan on {table}" not in plan, (name, plan)
+
+
+def test_an_import_deletes_but_never_restores(tmp_path):
+    run("good.csv", tmp_path)
+    deleted = by_oracle_id()[101]
+    Communication.objects.filter(uuid=deleted.uuid).update(date_deleted="2024-04-01T00:00:00Z")
+    status, summary, _ = run("good.csv", tmp_path, "--update-existing")
+    assert status == 0 and "unchanged: 5" in summary
+    assert by_oracle_id()[101].date_deleted is not None
+    rows = (DATA / "good.csv").read_text().splitlines()
+    rows[1] = rows[1] + "2024-05-01T00:00:00+00:00"  # the last column, date_deleted
+    (tmp_path / "deleting.csv").write_text("\n".join(rows) + "\n")
+    status, summary, _ = run(tmp_path / "deleting.csv", tmp_path, "--update-existing")
+    assert status == 0 and "updated: 1, unchanged: 4" in summary
+    assert by_oracle_id()[101].date_deleted.isoformat() == "2024-05-01T00:00:00+00:00"
