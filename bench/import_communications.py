@@ -108,7 +108,7 @@ def main() -> None:
         ],
         check=True,
     )
-    print("baseline: psql \\copy")
+    print("baseline: psql \\copy", flush=True)
     copy_seconds, _ = run_with_rss(
         [
             *PSQL,
@@ -120,13 +120,14 @@ def main() -> None:
         env,
     )
     subprocess.run([*PSQL, "-d", DB, "-c", "DROP TABLE raw_copy"], check=True)
-    print("import_communications")
+    print("import_communications", flush=True)
     batch = ["--batch-size", str(args.batch_size)] if args.batch_size else []
     import_seconds, import_mb = run_with_rss(
         [*manage, "import_communications", str(csv_path), "--no-progress", "--errors", os.devnull, *batch], env
     )
     copy_rate = args.rows / copy_seconds
     import_rate = args.rows / import_seconds
+    print(f"    baseline {copy_seconds:.1f} s; import {import_seconds:.1f} s, {import_mb} MB", flush=True)
 
     # The list right after the import, then after another ANALYZE.
     out = subprocess.run(
@@ -139,12 +140,12 @@ def main() -> None:
         session = requests.Session()
         session.headers["Authorization"] = f"Token {token}"
         base = f"http://127.0.0.1:{PORT}"
-        for _ in range(100):
+        for _ in range(300):
             try:
-                requests.get(f"{base}/healthz", timeout=1)
+                requests.get(f"{base}/healthz", timeout=5).raise_for_status()
                 break
-            except requests.ConnectionError:
-                time.sleep(0.2)
+            except requests.RequestException:
+                time.sleep(0.5)
         url = f"{base}/v3/communications?status=failed&page_size=50"
         after_import = p50(session, url, args.requests)
         subprocess.run([*PSQL, "-d", DB, "-c", "ANALYZE"], check=True)
