@@ -3,7 +3,7 @@
 import logging
 import uuid as uuid_lib
 from contextlib import suppress
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -78,8 +78,9 @@ def call_place(
         log.error = f"{error.code}: {error.detail}"
         log.save(update_fields=["state", "error"])
         raise
-    log.state = CallState.PLACED
-    log.save(update_fields=["state"])
+    # Only from requested: a channel that failed at once may already have been reported ended.
+    CallLog.objects.filter(pk=log.pk, state=CallState.REQUESTED).update(state=CallState.PLACED)
+    log.refresh_from_db()
     _after_placed(communication, log)
     return log
 
@@ -112,6 +113,22 @@ EVENT_WORDS = {
     "channeldestroyed": CallState.ENDED,
 }
 OPEN_STATES = (CallState.REQUESTED, CallState.PLACED, CallState.ANSWERED)
+# Dial()'s DIALSTATUS for the client's leg (ARI's `Dial` event, or ${DIALSTATUS} in the dialplan).
+DIAL_STATUSES = {
+    "ANSWER": ClientOutcome.ANSWERED,
+    "BUSY": ClientOutcome.BUSY,
+    "NOANSWER": ClientOutcome.NO_ANSWER,
+    "CANCEL": ClientOutcome.CANCELLED,
+    "CONGESTION": ClientOutcome.CONGESTION,
+    "CHANUNAVAIL": ClientOutcome.UNAVAILABLE,
+}
+
+
+def client_outcome_for(dialstatus: Any) -> str | None:
+    """ANSWER → answered, …; blank (still ringing) or unknown → None."""
+    if not isinstance(dialstatus, str):
+        return None
+    return DIAL_STATUSES.get(dialstatus.strip().upper())
 
 
 def _event_state(event: str) -> str | None:
@@ -128,12 +145,14 @@ def call_event(
     cause_txt: str | None = None,
     duration_sec: int | None = None,
     client_outcome: str | None = None,
+    end_unseen: bool = False,
 ) -> CallLog:
     """Apply what the PBX reports to a call: the one rule for the ARI listener and the HTTP endpoint.
 
     Idempotent and order-free: a repeat changes nothing, an `answered` after the end does not reopen
     the call, a value not given (None) never blanks a stored one. `at` is when it happened (ARI's
-    event timestamp; now if not given). The duration, when not given, runs from answer to end.
+    event timestamp; now if not given). The duration, when not given, runs from answer to end,
+    unless `end_unseen` (the reconciliation found the channel gone: when it ended is not known).
     """
     log = (
         CallLog.objects.select_for_update()
@@ -164,7 +183,7 @@ def call_event(
         log.client_outcome = client_outcome  # if any leg answered, the client answered
     if duration_sec is not None:
         log.duration_sec = duration_sec
-    elif log.duration_sec is None and log.date_answered is not None and log.date_ended is not None:
+    elif not end_unseen and log.duration_sec is None and log.date_answered and log.date_ended:
         log.duration_sec = max(0, round((log.date_ended - log.date_answered).total_seconds()))
     changed = [name for name, value in _call_snapshot(log).items() if value != before[name]]
     if not changed:
@@ -210,6 +229,13 @@ def calls_open(*, placed_before: datetime | None = None) -> list[CallLog]:
     if placed_before is not None:
         queryset = queryset.filter(state=CallState.PLACED, date_requested__lt=placed_before)
     return list(queryset.order_by("date_requested").only("id", "channel_id", "state", "date_requested"))
+
+
+def channels_requested() -> list[str]:
+    """Channels being originated right now (the web worker waits for ARI's answer)."""
+    recent = timezone.now() - timedelta(hours=1)
+    queryset = CallLog.objects.filter(state=CallState.REQUESTED, date_requested__gte=recent)
+    return list(queryset.values_list("channel_id", flat=True))
 
 
 def call_is_open(channel_id: str) -> bool:

@@ -55,4 +55,12 @@ class CallEventSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Q.850: 16 normal, 17 busy, 19 no answer, 21 rejected.",
     )
+    cause_txt = serializers.CharField(max_length=64, required=False, allow_null=True, allow_blank=True)
     duration_sec = serializers.IntegerField(min_value=0, max_value=604800, required=False, allow_null=True)
+    dialstatus = serializers.CharField(
+        max_length=32,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="The client's leg, ${DIALSTATUS}: ANSWER, BUSY, NOANSWER, CANCEL, CONGESTION, CHANUNAVAIL.",
+    )

@@ -16,7 +16,7 @@ from communications_project.api import TOO_LARGE, ErrorResponseSerializer
 from communications_project.permissions import ModelPermissions
 
 from ..ari import TelephonyNotConfigured
-from ..services import call_event, call_place
+from ..services import call_event, call_place, client_outcome_for
 from .serializers import CallEventSerializer, CallLogSerializer, CallPhoneSerializer
 
 ERROR = ErrorResponseSerializer
@@ -114,5 +114,7 @@ class TelephonyEventView(APIView):
     def post(self, request):
         event = CallEventSerializer(data=request.data)
         event.is_valid(raise_exception=True)
-        log = call_event(**event.validated_data)
+        facts = dict(event.validated_data)
+        facts["client_outcome"] = client_outcome_for(facts.pop("dialstatus", None))
+        log = call_event(**facts)
         return Response(CallLogSerializer(log).data, status=status.HTTP_202_ACCEPTED)
