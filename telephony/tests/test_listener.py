@@ -2,6 +2,7 @@
 call log. The events are those of shared/ARI-NOTES.md (tests/data), the rest built from their shapes."""
 
 import copy
+import json
 import logging
 import random
 import time
@@ -224,7 +225,6 @@ def test_unknown_channels_and_event_types_are_ignored_without_a_query(
         {"type": "ChannelDestroyed", "channel": "not an object"},
         {"no": "type"},
     ]
-    import json
 
     with django_assert_num_queries(0):
         for event in strangers:
