@@ -185,3 +185,32 @@ def test_an_answer_even_a_refusal_is_not_a_failure():
     with pytest.raises(ValueError), breaker:
         raise ValueError("not a network error")
     assert not breaker.opened
+
+
+def test_the_dialplan_can_report_the_clients_dial_status(pbx, placed_call):
+    pbx.post(URL, {"channel_id": "chan-1", "event": "answered"}, format="json")
+    response = pbx.post(
+        URL,
+        {"channel_id": "chan-1", "event": "hangup", "cause": 16, "cause_txt": "Normal Clearing", "dialstatus": "busy"},
+        format="json",
+    )
+    body = response.json()
+    assert (body["client_outcome"], body["outcome"], body["hangup_cause_txt"]) == (
+        "busy",
+        "client_busy",
+        "Normal Clearing",
+    )
+    unknown = pbx.post(URL, {"channel_id": "chan-1", "event": "hangup", "dialstatus": "WEIRD"}, format="json")
+    assert unknown.status_code == 202 and unknown.json()["client_outcome"] == "busy"
+
+
+def test_without_a_duration_it_runs_from_answer_to_end(placed_call):
+    from datetime import timedelta
+
+    from telephony.services import call_event
+
+    answered = placed_call.date_requested + timedelta(seconds=5)
+    call_event(channel_id="chan-1", event="hangup", cause=16, at=answered + timedelta(seconds=61.4))
+    call_event(channel_id="chan-1", event="answered", at=answered)  # late, but before the end
+    log = log_of(placed_call)
+    assert (log.state, log.date_answered, log.duration_sec) == ("ended", answered, 61)

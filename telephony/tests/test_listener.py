@@ -354,3 +354,50 @@ def test_the_websocket_url_is_derived_from_the_ari_url(telephony_settings, ari_u
     telephony_settings.ASTERISK_ARI_EVENTS_URL = events_override
     telephony_settings.ASTERISK_ARI_APP = "sales"
     assert events_url(AriConfig.from_settings()) == expected
+
+
+def with_channel(events: list[dict], old: str, new: str) -> list[dict]:
+    return [json.loads(json.dumps(event).replace(f'"{old}', f'"{new}')) for event in events]
+
+
+def test_end_to_end_clicks_through_the_api_get_their_outcomes_from_the_socket(api_as, ari_events, fake_ari):
+    caller = api_as("communications.call_phone", "communications.view_communication")
+    talked = CommunicationFactory(kind=Kind.PLANNED, details={"phone": "+79161234567"})
+    unanswered = CommunicationFactory(kind=Kind.PLANNED, details={"phone": "+74951234567"})
+
+    def click(communication) -> str:
+        response = caller.post(
+            f"/v2/communications/{communication.uuid}/call-phone", {"extension": "101"}, format="json"
+        )
+        assert response.status_code == 202 and response.json()["state"] == "placed"
+        return response.json()["channel_id"]
+
+    talked_channel, unanswered_channel = click(talked), click(unanswered)
+    script = [
+        *with_channel(TALKED[:3], ANSWERED, talked_channel),
+        channel_event("ChannelCreated", unanswered_channel, "Down", at("45.548")),
+        *with_channel(TALKED[3:], ANSWERED, talked_channel),
+        *with_channel([NO_ANSWER], UNANSWERED, unanswered_channel),
+    ]
+    ari_events.scripts = [script]
+
+    listen(heard(len(script)))
+
+    first = caller.get(f"/v2/communications/{talked.uuid}/calls").json()
+    assert [(c["channel_id"], c["state"], c["outcome"], c["duration_sec"]) for c in first] == [
+        (talked_channel, "ended", "talked", 2)
+    ]
+    second = caller.get(f"/v2/communications/{unanswered.uuid}/calls").json()
+    assert [(c["state"], c["outcome"], c["hangup_cause"], c["hangup_cause_txt"]) for c in second] == [
+        ("ended", "agent_no_answer", 19, "User alerting, no answer")
+    ]
+    assert Communication.objects.get(pk=talked.pk).details == {
+        "phone": "+79161234567",
+        "call_id": talked_channel,
+        "duration_sec": 2,
+    }
+    assert Communication.objects.get(pk=unanswered.pk).details == {
+        "phone": "+74951234567",
+        "call_id": unanswered_channel,
+    }
+    assert not CallLog.objects.filter(state="placed").exists()
