@@ -120,7 +120,8 @@ class Listener:
         self._until = until
         failures = 0
         while not self.done():
-            self._set_state(ListenerState.CONNECTING)
+            if self.state != ListenerState.DISCONNECTED:  # retries stay "disconnected since …"
+                self._set_state(ListenerState.CONNECTING)
             try:
                 self.stats["attempts"] += 1
                 with connect(
