@@ -106,6 +106,7 @@ class Listener:
         self.state_since = timezone.now()
         self.last_error = ""
         self.last_event_at: datetime | None = None
+        self.reconcile_pending = False
         self._until: Callable[[], bool] | None = None
 
     # The loop
@@ -242,6 +243,11 @@ class Listener:
         except NotFound:  # deleted with its communication meanwhile
             self.channels.pop(channel_id, None)
             return
+        except DatabaseError:
+            raise  # reconnect, then reconcile
+        except Exception:  # one bad event must not stop the outcomes of every other call
+            logger.exception("telephony events: %s of %s could not be applied", event, channel_id)
+            return
         self.stats["applied"] += 1
         self.last_event_at = timezone.now()
         logger.debug("telephony events: %s %s → %s", channel_id, event, log.state)
@@ -252,12 +258,14 @@ class Listener:
         """After (re)connecting: what ARI no longer knows ended while no one listened."""
         calls = services.calls_open()
         self.channels = dict.fromkeys([call.channel_id for call in calls] + services.channels_requested())
-        self._check(calls)
+        self.reconcile_pending = not self._check(calls)  # ARI's HTTP side failed: again at the next sweep
         self.stats["reconciles"] += 1
         self.beat()
 
     def sweep(self) -> None:
         """While connected: a call still placed past the ring timeout (and a margin) is checked."""
+        if self.reconcile_pending:
+            self.reconcile_pending = not self._check(services.calls_open())
         deadline = timezone.now() - timedelta(seconds=self.config.ring_timeout + self.ring_margin)
         self._check(services.calls_open(placed_before=deadline))
         forget_before = time.monotonic() - self.FOLLOW_ENDED_FOR
@@ -265,13 +273,14 @@ class Listener:
             if ended is not None and ended < forget_before:
                 del self.channels[channel_id]
 
-    def _check(self, calls) -> None:
+    def _check(self, calls) -> bool:
+        """Ask ARI about each call; False if ARI could not be asked (the rest wait for the next try)."""
         for call in calls:
             try:
                 channel = self.client.channel(call.channel_id)
             except TelephonyError as error:
                 logger.warning("telephony events: cannot reconcile now (%s); will try again", error.detail)
-                return
+                return False
             if channel is None:
                 self._apply(call.channel_id, "hangup", end_unseen=True)  # outcome unknown, ended now
                 self.channels[call.channel_id] = time.monotonic()
@@ -280,6 +289,7 @@ class Listener:
                 self.channels.setdefault(call.channel_id, None)
                 if channel.get("state") == "Up" and call.state == CallState.PLACED:
                     self._apply(call.channel_id, "answered")
+        return True
 
     # Health
 

@@ -34,6 +34,7 @@ class FakeAri:
         self.server = server
         self.live_channels: set[str] = set()
         self.up_channels: set[str] = set()
+        self.channel_failures = 0  # this many channel look-ups answer 500 first
         server.expect_request("/ari/channels", method="POST").respond_with_handler(self.originate)
         server.expect_request(re.compile(r"^/ari/channels/[^/]+$"), method="GET").respond_with_handler(self.channel)
 
@@ -73,6 +74,9 @@ class FakeAri:
         if not self._authorized(request):
             return self._json(401, {"message": "Authentication required"})
         channel_id = request.path.rsplit("/", 1)[1]
+        if self.channel_failures > 0:
+            self.channel_failures -= 1
+            return self._json(500, {"error": "Internal Server Error"})
         if channel_id not in self.live_channels:
             return self._json(404, {"message": "Channel not found"})
         return self._json(

@@ -1,6 +1,8 @@
 """POST /v2/communications/{uuid}/call-phone against a fake ARI on 127.0.0.1."""
 
 import base64
+import socket
+import threading
 import time
 
 import pytest
@@ -240,3 +242,33 @@ def test_placing_calls_needs_its_own_permission(api_as, fake_ari):
     response = call(everything_else, communication)
     assert response.status_code == 403
     assert fake_ari.originates == []
+
+
+def test_an_originate_that_reached_asterisk_is_never_sent_again(caller, telephony_settings):
+    """Asterisk reads the request and the connection drops before any answer: the phone may ring,
+    so urllib3's Retry (connect errors only) must not send it a second time."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    received = []
+
+    def hang_up_after_reading():
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            received.append(connection.recv(65536))
+            connection.close()
+
+    threading.Thread(target=hang_up_after_reading, daemon=True).start()
+    telephony_settings.ASTERISK_ARI_URL = f"http://127.0.0.1:{server.getsockname()[1]}/ari"
+    communication = CommunicationFactory(kind=Kind.PLANNED)
+    try:
+        response = call(caller, communication)
+    finally:
+        server.close()
+    assert response.status_code == 503
+    assert codes(response) == [("telephony_unavailable", None)]
+    assert len(received) == 1 and received[0].startswith(b"POST /ari/channels?")
+    assert unchanged(communication)

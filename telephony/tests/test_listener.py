@@ -401,3 +401,14 @@ def test_end_to_end_clicks_through_the_api_get_their_outcomes_from_the_socket(ap
         "call_id": unanswered_channel,
     }
     assert not CallLog.objects.filter(state="placed").exists()
+
+
+def test_a_reconciliation_ari_could_not_answer_is_retried_while_connected(ari_events, fake_ari, make_call):
+    call = make_call(ANSWERED, state="answered")  # answered calls are only checked on (re)connect
+    fake_ari.channel_failures = 1
+    ari_events.scripts = [[]]
+
+    listener = listen(lambda listener: listener.stats["reconciled"] >= 1)
+
+    assert listener.stats["reconciles"] == 1  # one connection, the check redone by the sweep
+    assert CallLog.objects.get(pk=call.pk).state == "ended"
