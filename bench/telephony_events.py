@@ -7,7 +7,8 @@ notes' shape for channels that are not ours (ChannelVarset, ChannelStateChange, 
 …), with 200 calls of ours being followed:
   1. baseline: `json.loads` of each message alone (the floor: it has to be parsed);
   2. `Listener.handle` of each message;
-alternately, best of 5 rounds each, and prints events/s of each, their ratio, and the database queries step 2 made (expected: 0).
+alternately, best of 5 rounds each, and prints events/s of each, their ratio, and the database
+queries step 2 made (expected: 0).
 """
 
 import argparse
