@@ -11,9 +11,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from communications import selectors as communication_selectors
-from communications.idempotency import run_idempotent
 from communications.models import Communication
 from communications_project.api import TOO_LARGE, ErrorResponseSerializer, reject_unknown_params
+from communications_project.idempotency import run_idempotent
 from communications_project.permissions import ModelPermissions
 
 from ..ari import TelephonyNotConfigured
