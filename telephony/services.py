@@ -191,7 +191,11 @@ def call_event(
     log.save(update_fields=changed)
     if "state" in changed and log.state == CallState.ENDED:
         logger.info(
-            "call ended",
+            "call %s ended: %s, cause %s, %s s",
+            log.channel_id,
+            log.outcome,
+            log.hangup_cause,
+            log.duration_sec,
             extra={
                 "channel_id": log.channel_id,
                 "communication": str(log.communication_id),

@@ -273,3 +273,28 @@ def test_an_originate_that_reached_asterisk_is_never_sent_again(caller, telephon
     assert codes(response) == [("telephony_unavailable", None)]
     assert len(received) == 1 and received[0].startswith(b"POST /ari/channels?")
     assert unchanged(communication)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_channel_reported_ended_before_the_originate_answers_stays_ended(caller, fake_ari, httpserver):
+    """The events listener may record the end (a channel that fails at once) before ARI's 200 reaches
+    the web worker: the worker must not turn the ended call back into placed."""
+    from django.db import connection
+
+    from telephony.services import call_event
+
+    def ended_at_once(request):
+        channel_id = request.args["channelId"]
+        call_event(channel_id=channel_id, event="hangup", cause=34, cause_txt="Circuit/channel congestion")
+        connection.close()  # this server thread's own connection
+        return fake_ari._json(200, {"id": channel_id, "name": "Local/101@agents-00000000;1", "state": "Down"})
+
+    httpserver.clear_all_handlers()
+    httpserver.expect_request("/ari/channels", method="POST").respond_with_handler(ended_at_once)
+    communication = CommunicationFactory(kind=Kind.PLANNED)
+
+    response = call(caller, communication)
+
+    assert response.status_code == 202
+    assert (response.json()["state"], response.json()["hangup_cause"]) == ("ended", 34)
+    assert CallLog.objects.get().state == "ended"
