@@ -134,6 +134,7 @@ class Listener:
                     ping_timeout=20,
                     close_timeout=2,
                     max_size=2**22,
+                    max_queue=1024,  # absorbs a burst of a busy PBX while the database is slow
                 ) as websocket:
                     failures = 0
                     self.stats["connects"] += 1
