@@ -283,7 +283,7 @@ class Listener:
                 logger.warning("telephony events: cannot reconcile now (%s); will try again", error.detail)
                 return False
             if channel is None:
-                self._apply(call.channel_id, "hangup", end_unseen=True)  # outcome unknown, ended now
+                self._apply(call.channel_id, "hangup")  # outcome unknown, ended now
                 self.channels[call.channel_id] = time.monotonic()
                 self.stats["reconciled"] += 1
             else:

@@ -145,14 +145,13 @@ def call_event(
     cause_txt: str | None = None,
     duration_sec: int | None = None,
     client_outcome: str | None = None,
-    end_unseen: bool = False,
 ) -> CallLog:
     """Apply what the PBX reports to a call: the one rule for the ARI listener and the HTTP endpoint.
 
     Idempotent and order-free: a repeat changes nothing, an `answered` after the end does not reopen
     the call, a value not given (None) never blanks a stored one. `at` is when it happened (ARI's
-    event timestamp; now if not given). The duration, when not given, runs from answer to end,
-    unless `end_unseen` (the reconciliation found the channel gone: when it ended is not known).
+    event timestamp; now if not given). The duration, when not given, runs from answer to end, for
+    an end the PBX reported with its cause (not one the reconciliation found: its time is a guess).
     """
     log = (
         CallLog.objects.select_for_update()
@@ -183,7 +182,7 @@ def call_event(
         log.client_outcome = client_outcome  # if any leg answered, the client answered
     if duration_sec is not None:
         log.duration_sec = duration_sec
-    elif not end_unseen and log.duration_sec is None and log.date_answered and log.date_ended:
+    elif log.duration_sec is None and log.hangup_cause is not None and log.date_answered and log.date_ended:
         log.duration_sec = max(0, round((log.date_ended - log.date_answered).total_seconds()))
     changed = [name for name, value in _call_snapshot(log).items() if value != before[name]]
     if not changed:
