@@ -32,7 +32,7 @@ def wait_for(condition, timeout: float = 20.0) -> bool:
     return False
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_sigterm_stops_the_listener_cleanly(ari_events, fake_ari, telephony_settings):
     env = {
         **os.environ,
