@@ -126,6 +126,7 @@ TEXT_LIMITS = {
     "fail_reason": Communication._meta.get_field("fail_reason").max_length,
 }
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+fromisoformat = dt.datetime.fromisoformat
 DATE_MESSAGE = "Must be an ISO 8601 date-time with an offset, e.g. 2024-05-01T10:30:00+03:00."
 
 Problem = tuple[str, str, str]  # column, code, message
@@ -341,7 +342,10 @@ class Rules:
             problems.append(("date_created", "required", "Required."))
         for name in ("date_start", "date_finish", "date_created", "date_deleted"):
             if dates[name] is not None:
-                self._check(problems, check_not_in_future, dates[name], attr=name, now=self.now)
+                try:
+                    check_not_in_future(dates[name], attr=name, now=self.now)
+                except ValidationError as error:
+                    problems.extend(_problems(error, name))
         if kind is not None:
             self._check(problems, check_planned_dates, kind, dates["date_planned_start"], dates["date_planned_finish"])
             if kind == ACTUAL and dates["date_start"] is None:
@@ -477,10 +481,15 @@ class Rules:
     def _date(name: str, value: Any, problems: list[Problem]) -> dt.datetime | None:
         if value is None or value == "":
             return None
-        try:
-            parsed = dt.datetime.fromisoformat(value.strip()) if isinstance(value, str) else None
-        except ValueError:
-            parsed = None
+        parsed = None
+        if isinstance(value, str):
+            try:
+                parsed = fromisoformat(value)
+            except ValueError:
+                try:
+                    parsed = fromisoformat(value.strip())
+                except ValueError:
+                    pass
         if parsed is None:
             problems.append((name, "invalid", DATE_MESSAGE))
             return None
