@@ -477,3 +477,19 @@ def test_sqlite_applies_the_same_rules_with_bulk_create(tmp_path):
     assert manage("import_communications", str(DATA / "good.csv"), "--no-progress").returncode == 0
     updated = manage("import_communications", str(DATA / "changed.csv"), "--no-progress", "--update-existing")
     assert "Rows: 5, created: 0, updated: 2, unchanged: 3, rejected: 0" in updated.stdout, updated.stderr[-2000:]
+
+
+def test_jsonl_rows_are_checked_for_types_too(tmp_path):
+    status, summary, report = run("rules.jsonl", tmp_path)
+    assert status == 1
+    assert "Rows: 9, created: 2, updated: 0, unchanged: 0, rejected: 7" in summary
+    assert [(row["line"], row["column"], row["code"]) for row in report] == [
+        ("2", "colour", "unknown_field"),
+        ("3", "subject", "invalid"),
+        ("4", "comment", "null_characters_not_allowed"),
+        ("5", "oracle_id", "invalid"),
+        ("6", "details", "invalid"),
+        ("7", "", "invalid_json"),
+        ("9", "", "invalid_json"),
+    ]
+    assert sorted(IdTranslation.objects.values_list("oracle_id", flat=True)) == [601, 610]
