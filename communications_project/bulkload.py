@@ -223,14 +223,15 @@ def copy(cursor, table: str, columns: Iterable[str], chunks: Iterable[str]) -> N
 
 
 def copy_new(steps: Callable[[], None]) -> bool:
-    """Run COPY steps in a savepoint. A unique violation (a row stored already, or meanwhile by
-    another writer) undoes all of them and answers False: the caller takes its staging path."""
+    """Run COPY steps in a savepoint. An integrity error (typically a row stored already, or
+    meanwhile by another writer) undoes all of them and answers False: the caller takes its
+    set-based path, where any other error shows itself."""
     if not is_postgresql():
         return False
     try:
         with transaction.atomic():
             steps()
-    except (IntegrityError, psycopg.errors.UniqueViolation):  # COPY bypasses Django's wrapping
+    except (IntegrityError, psycopg.errors.IntegrityError):  # COPY bypasses Django's wrapping
         return False
     return True
 
