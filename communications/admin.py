@@ -30,7 +30,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.module_loading import import_string
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.text import format_lazy
+from django.utils.text import capfirst, format_lazy
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from django_fsm import Transition
@@ -268,7 +268,7 @@ class HistoryFormatter:
 
     def label(self, name: str) -> str:
         try:
-            return str(Communication._meta.get_field(name.removesuffix("_id")).verbose_name)
+            return capfirst(Communication._meta.get_field(name.removesuffix("_id")).verbose_name)
         except Exception:
             return name
 

@@ -373,9 +373,9 @@ def test_history_is_newest_first_and_readable(operator, admin_user):
     text = text_of(history)
 
     assert text.index("Created → Failed") < text.index("Updated")  # newest first
-    assert "fail reason: — → Busy" in text
-    assert "subject: Test drive → Trade-in" in text
-    assert "details: phone: +79161234567 → phone: +79035550199" in text
+    assert "Fail reason: — → Busy" in text
+    assert "Subject: Test drive → Trade-in" in text
+    assert "Details: phone: +79161234567 → phone: +79035550199" in text
     assert "API" in text and "Admin" in text and "root" in text
     assert 'class="original"' not in history  # no caption rows
     assert "{" not in text  # no raw JSON
