@@ -17,6 +17,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ORDER_VAR, ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import OuterRef, Q, QuerySet, Subquery
@@ -332,6 +333,24 @@ class CommunicationHistoryInline(ReadOnlyInline):
 # The communication's admin
 
 
+class CommunicationChangeList(ChangeList):
+    """A queue is worked from the earliest due: with a queue filter the list is by planned start
+    (the order of the index of open planned rows), and the column header says so."""
+
+    QUEUE_ORDERING = ("date_planned_start", "uuid")
+
+    def _queue(self) -> bool:
+        return self.params.get(QueueFilter.parameter_name) in (QueueFilter.OVERDUE, QueueFilter.TODAY)
+
+    def _get_default_ordering(self):
+        return self.QUEUE_ORDERING if self._queue() else super()._get_default_ordering()
+
+    def get_ordering(self, request, queryset):
+        if self._queue() and ORDER_VAR not in self.params:
+            return list(self.QUEUE_ORDERING)  # uuid last: already a total order
+        return super().get_ordering(request, queryset)
+
+
 def transition_form_class(transition: Transition) -> type[TransitionForm] | None:
     form = transition.custom.get("form")
     return import_string(form) if form else None
@@ -345,10 +364,9 @@ def admin_transitions() -> dict[str, Transition]:
 class CommunicationAdmin(admin.ModelAdmin):
     form = CommunicationAdminForm
     list_display = (
-        "date_created_display",
         "planned_display",
-        "method",
-        "type_display",
+        "date_created_display",
+        "method_display",
         "status_display",
         "subject_display",
         "contact_display",
@@ -433,10 +451,12 @@ class CommunicationAdmin(admin.ModelAdmin):
             return format_html('<span class="overdue-date">{}</span> {}', when, overdue_badge())
         return format_html("{}", _datetime(obj.date_planned_start))
 
-    @admin.display(description=_("type"))
-    def type_display(self, obj: Communication) -> SafeString:
+    @admin.display(description=_("method"))
+    def method_display(self, obj: Communication) -> SafeString:
+        """The method, and under it kind and direction in short ("plan, out")."""
         return format_html(
-            '<span title="{}, {}">{}, {}</span>',
+            '{}<div class="type" title="{}, {}">{}, {}</div>',
+            obj.method,
             obj.get_kind_display(),
             obj.get_direction_display(),
             SHORT_KIND.get(obj.kind, obj.kind),
@@ -462,7 +482,7 @@ class CommunicationAdmin(admin.ModelAdmin):
         # A click lists everything with this client's number.
         if details.get("phone"):
             return format_html('<a href="?q={}" title="{}">{}</a>', contact, _("All with this number"), contact)
-        return format_html("{}", contact)
+        return format_html('<span class="contact" title="{}">{}</span>', contact, contact)
 
     @admin.display(description=_("employee"))
     def employee_display(self, obj: Communication) -> SafeString:
@@ -477,15 +497,18 @@ class CommunicationAdmin(admin.ModelAdmin):
         oracle_id = getattr(obj, "oracle_id", None)
         return "" if oracle_id is None else str(oracle_id)
 
+    def changelist_view(self, request, extra_context=None):
+        # "Выберите коммуникация для изменения" is Django's grammar; the queue says what it shows.
+        queue = dict(QueueFilter(request, request.GET.copy(), Communication, self).lookup_choices)
+        title = queue.get(request.GET.get(QueueFilter.parameter_name), Communication._meta.verbose_name_plural)
+        return super().changelist_view(request, {"title": capfirst(title), **(extra_context or {})})
+
     def get_queryset(self, request):
         oracle_id = IdTranslation.objects.filter(flora_uuid=OuterRef("uuid")).values("oracle_id")[:1]
         return Communication.objects.annotate(oracle_id=Subquery(oracle_id))
 
-    def get_ordering(self, request):
-        # A queue is worked from the earliest due; the index of open planned rows has that order.
-        if request.GET.get(QueueFilter.parameter_name) in (QueueFilter.OVERDUE, QueueFilter.TODAY):
-            return ("date_planned_start", "uuid")
-        return super().get_ordering(request)
+    def get_changelist(self, request, **kwargs):
+        return CommunicationChangeList
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
