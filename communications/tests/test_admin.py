@@ -552,3 +552,9 @@ def test_communications_does_not_import_telephony():
                 assert not node.module.startswith("telephony"), path
             if isinstance(node, ast.Import):
                 assert not any(alias.name.startswith("telephony") for alias in node.names), path
+
+
+def test_the_start_page_leads_to_the_queue(operator):
+    body = operator.get(reverse("admin:index")).content.decode()
+    assert f'href="{LIST_URL}?queue=overdue">Overdue</a>' in body
+    assert f'href="{LIST_URL}?queue=today">Planned for today</a>' in body
