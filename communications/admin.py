@@ -135,7 +135,8 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return self.object_list[: self.CAP].count()
+        # Only whether rows match: no ordering, no per-row columns (the Oracle ID's subquery).
+        return self.object_list.order_by().values("pk")[: self.CAP].count()
 
 
 # Filters
@@ -525,7 +526,11 @@ class CommunicationAdmin(admin.ModelAdmin):
             )
         conditions = []
         if term.isdigit() and len(term) <= 19:  # an Oracle ID
-            conditions.append(Q(uuid__in=IdTranslation.objects.filter(oracle_id=int(term)).values("flora_uuid")))
+            # Looked up first: "uuid IN (subquery) OR phone = …" would read the whole table, while
+            # "uuid = … OR phone = …" combines two index scans.
+            flora_uuids = list(IdTranslation.objects.filter(oracle_id=int(term)).values_list("flora_uuid", flat=True))
+            if flora_uuids:
+                conditions.append(Q(uuid__in=flora_uuids))
         compact = re.sub(r"[\s()\-]", "", term)
         if PHONE_SEARCH_RE.match(compact):
             conditions.append(Q(phone=compact if compact.startswith("+") else f"+{compact}"))

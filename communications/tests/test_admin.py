@@ -558,3 +558,18 @@ def test_the_start_page_leads_to_the_queue(operator):
     body = operator.get(reverse("admin:index")).content.decode()
     assert f'href="{LIST_URL}?queue=overdue">Overdue</a>' in body
     assert f'href="{LIST_URL}?queue=today">Planned for today</a>' in body
+
+
+def test_digits_that_may_be_a_phone_or_an_oracle_id_read_indexes_only(operator):
+    """ "79035550101" is both a possible Oracle ID and a phone: two index look-ups, never a scan."""
+    wanted = CommunicationFactory(details={"phone": "+79035550101"})
+    by_oracle_id = CommunicationFactory()
+    IdTranslation.objects.create(flora_uuid=by_oracle_id.uuid, oracle_id=79035550101)
+
+    listed = operator.get(LIST_URL, {"q": "79035550101"}).context["cl"]
+
+    assert {c.pk for c in listed.result_list} == {wanted.pk, by_oracle_id.pk}
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = listed.queryset.explain()
+    assert "comm_details_phone_idx" in plan and "Seq Scan on communications_communication" not in plan, plan
