@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "drf_standardized_errors",
     "django_fsm",
+    "communications_project",
     "dicts",
     "communications",
     "id_translations",
