@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('communications', '0003_idempotency_key'),
+        ('communications', '0004_idempotency_key_moved'),
         ('dicts', '0002_seed_methods'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
