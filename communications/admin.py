@@ -13,12 +13,13 @@ import uuid as uuid_lib
 from collections.abc import Callable, Iterable, Sequence
 from functools import reduce
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ORDER_VAR, ChangeList
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KT
@@ -93,6 +94,12 @@ admin.site.enable_nav_sidebar = False
 def register_extension(extension: CommunicationAdminExtension) -> CommunicationAdminExtension:
     extensions.append(extension)
     return extension
+
+
+def keep_filters(request: HttpRequest, url: str) -> str:
+    """`url` carrying the list's filters the page was opened from, so "back" returns to the queue."""
+    preserved = request.GET.get("_changelist_filters")
+    return f"{url}?{urlencode({'_changelist_filters': preserved})}" if preserved else url
 
 
 # Small pieces of HTML the list and the page share.
@@ -271,7 +278,7 @@ class HistoryFormatter:
     def label(self, name: str) -> str:
         try:
             return capfirst(Communication._meta.get_field(name.removesuffix("_id")).verbose_name)
-        except Exception:
+        except FieldDoesNotExist:
             return name
 
     def value(self, name: str, value: Any) -> str:
@@ -279,7 +286,10 @@ class HistoryFormatter:
             return "—"
         if name == "method_id":
             return self.method_name(value)
-        field = Communication._meta.get_field(name.removesuffix("_id"))
+        try:
+            field = Communication._meta.get_field(name.removesuffix("_id"))
+        except FieldDoesNotExist:
+            return str(value)
         if field.choices:
             return str(dict(field.flatchoices).get(value, value))
         if name.startswith("date_") and isinstance(value, str) and (parsed := parse_datetime(value)):
@@ -588,7 +598,9 @@ class CommunicationAdmin(admin.ModelAdmin):
                     "label": transition.custom["label"],
                     "target": transition.target,
                     "form": form_class(communication=obj) if form_class else None,
-                    "url": reverse("admin:communications_communication_transition", args=[obj.pk, name]),
+                    "url": keep_filters(
+                        request, reverse("admin:communications_communication_transition", args=[obj.pk, name])
+                    ),
                 }
             )
         return buttons
@@ -619,7 +631,7 @@ class CommunicationAdmin(admin.ModelAdmin):
         transition = admin_transitions().get(name)
         if transition is None:
             raise Http404
-        change_url = reverse("admin:communications_communication_change", args=[obj.pk])
+        change_url = keep_filters(request, reverse("admin:communications_communication_change", args=[obj.pk]))
         if request.method != "POST":
             return HttpResponseRedirect(change_url)
         form_class = transition_form_class(transition)
@@ -670,7 +682,9 @@ class CommunicationAdmin(admin.ModelAdmin):
                 self.message_user(request, _("This communication is not deleted."), messages.WARNING)
             else:
                 self.message_user(request, _("Restored."), messages.SUCCESS)
-        return HttpResponseRedirect(reverse("admin:communications_communication_change", args=[obj.pk]))
+        return HttpResponseRedirect(
+            keep_filters(request, reverse("admin:communications_communication_change", args=[obj.pk]))
+        )
 
     @staticmethod
     def refusal(name: str, current: Communication) -> str:

@@ -17,7 +17,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from communications.admin import CommunicationAdminExtension, ReadOnlyInline, register_extension
+from communications.admin import CommunicationAdminExtension, ReadOnlyInline, keep_filters, register_extension
 from communications.details import PHONE_RE
 from communications.models import Communication, Direction
 from communications_project.errors import DomainError
@@ -127,7 +127,9 @@ class TelephonyAdminExtension(CommunicationAdminExtension):
             "admin/telephony/call_button.html",
             {
                 "form": form,
-                "url": reverse("admin:communications_communication_call", args=[communication.pk]),
+                "url": keep_filters(
+                    request, reverse("admin:communications_communication_call", args=[communication.pk])
+                ),
             },
             request=request,
         )
@@ -139,7 +141,9 @@ class TelephonyAdminExtension(CommunicationAdminExtension):
             return model_admin._get_obj_does_not_exist_redirect(request, model_admin.opts, object_id)
         if not request.user.has_perm("communications.call_phone"):
             raise PermissionDenied
-        response = HttpResponseRedirect(reverse("admin:communications_communication_change", args=[communication.pk]))
+        response = HttpResponseRedirect(
+            keep_filters(request, reverse("admin:communications_communication_change", args=[communication.pk]))
+        )
         if request.method != "POST":
             return response
         form = CallForm(request.POST)

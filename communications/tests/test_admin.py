@@ -582,3 +582,14 @@ def test_digits_that_may_be_a_phone_or_an_oracle_id_read_indexes_only(operator):
         cursor.execute("SET LOCAL enable_seqscan = off")
         plan = listed.queryset.explain()
     assert "comm_details_phone_idx" in plan and "Seq Scan on communications_communication" not in plan, plan
+
+
+def test_a_transition_keeps_the_queue_the_page_was_opened_from(operator):
+    communication = CommunicationFactory(kind=Kind.ACTUAL)
+    filters = "_changelist_filters=queue%3Doverdue"
+    body = operator.get(f"{change_url(communication)}?{filters}").content.decode()
+    assert f'action="{transition_url(communication, "close")}?{filters}"' in body
+
+    response = operator.post(f"{transition_url(communication, 'close')}?{filters}", {"close-result": "Done"})
+
+    assert response.url == f"{change_url(communication)}?{filters}"
