@@ -617,7 +617,11 @@ class CommunicationAdmin(admin.ModelAdmin):
                 overdue=is_overdue(obj),
                 transitions=self.transition_buttons(request, obj),
                 panels=[html for extension in extensions if (html := extension.panel(request, obj))],
-                can_restore=obj.is_deleted and self.has_delete_permission(request, obj),
+                restore_url=(
+                    keep_filters(request, reverse("admin:communications_communication_restore", args=[obj.pk]))
+                    if obj.is_deleted and self.has_delete_permission(request, obj)
+                    else None
+                ),
             )
         return super().change_view(request, object_id, form_url, context)
 

@@ -5,6 +5,7 @@ its own prefix, so it can sit on the change page beside the communication's own 
 """
 
 from django import forms
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from .models import Communication, FailReason
@@ -25,7 +26,7 @@ class TransitionForm(forms.Form):
 class CloseForm(TransitionForm):
     prefix = "close"
     result = forms.CharField(
-        label=_("result"),
+        label=capfirst(_("result")),
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text=_("What came of it; the client's card shows this."),
     )
@@ -46,8 +47,10 @@ class CloseForm(TransitionForm):
 
 class FailForm(TransitionForm):
     prefix = "fail"
-    fail_reason = forms.ChoiceField(label=_("fail reason"), choices=[("", "---------"), *FailReason.choices])
-    comment = forms.CharField(label=_("comment"), widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), required=False)
+    fail_reason = forms.ChoiceField(label=capfirst(_("fail reason")), choices=[("", "---------"), *FailReason.choices])
+    comment = forms.CharField(
+        label=capfirst(_("comment")), widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), required=False
+    )
 
     def clean_comment(self):
         return self.cleaned_data["comment"] or None  # blank keeps the comment already there
@@ -56,5 +59,5 @@ class FailForm(TransitionForm):
 class CancelForm(TransitionForm):
     prefix = "cancel"
     cancel_reason = forms.CharField(
-        label=_("cancel reason"), widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), required=False
+        label=capfirst(_("cancel reason")), widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), required=False
     )

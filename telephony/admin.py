@@ -14,6 +14,7 @@ from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -71,13 +72,13 @@ class CallForm(forms.Form):
     prefix = "call"
     extension = forms.RegexField(
         r"^[0-9]{2,15}$",
-        label=_("your extension"),
+        label=capfirst(_("your extension")),
         error_messages={"invalid": _("Digits only, 2 to 15.")},
         widget=forms.TextInput(attrs={"size": 6, "inputmode": "numeric", "autocomplete": "off"}),
     )
     phone = forms.RegexField(
         PHONE_RE.pattern,
-        label=_("client's phone"),
+        label=capfirst(_("client's phone")),
         required=False,
         error_messages={"invalid": _("Enter the phone number in E.164 form, e.g. +79161234567.")},
         widget=forms.TextInput(attrs={"size": 14}),

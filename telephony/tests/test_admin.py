@@ -118,7 +118,7 @@ def test_an_unreachable_pbx_is_shown(operator, telephony_settings, closed_port):
 def test_a_bad_extension_never_reaches_asterisk(operator, fake_ari):
     communication = CommunicationFactory(kind=Kind.PLANNED)
     [message] = messages_of(press_call(operator, communication, extension="31a"))
-    assert message == "The call was not placed: your extension: Digits only, 2 to 15."
+    assert message == "The call was not placed: Your extension: Digits only, 2 to 15."
     assert fake_ari.originates == [] and not CallLog.objects.exists()
 
 
