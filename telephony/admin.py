@@ -15,7 +15,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import capfirst
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from communications.admin import CommunicationAdminExtension, ReadOnlyInline, keep_filters, register_extension
@@ -32,8 +32,20 @@ EXTENSION_COOKIE = "telephony_extension"
 EXTENSION_COOKIE_AGE = 365 * 24 * 3600
 
 
+# The call's own words: the model's labels share msgids with the communication's statuses
+# ("Failed" is a communication's "Аут", not a call that never rang).
+STATE_LABELS = {
+    CallState.REQUESTED: pgettext_lazy("call state", "requested"),
+    CallState.PLACED: pgettext_lazy("call state", "ringing"),
+    CallState.ANSWERED: pgettext_lazy("call state", "answered"),
+    CallState.ENDED: pgettext_lazy("call state", "ended"),
+    CallState.FAILED: pgettext_lazy("call state", "not placed"),
+}
+
+
 def call_state_badge(state: str) -> SafeString:
-    return format_html('<span class="badge call-{}">{}</span>', state, CallState(state).label)
+    label = STATE_LABELS.get(state) or dict(CallState.choices).get(state, state)
+    return format_html('<span class="badge call-{}">{}</span>', state, label)
 
 
 class CallLogInline(ReadOnlyInline):
@@ -153,6 +165,15 @@ class TelephonyAdminExtension(CommunicationAdminExtension):
             model_admin.message_user(request, gettext("The call was not placed: %s") % errors, messages.ERROR)
             return response
         extension = form.cleaned_data["extension"]
+        # The operator's desk phone, whatever the PBX answers this time.
+        response.set_cookie(
+            EXTENSION_COOKIE,
+            extension,
+            max_age=EXTENSION_COOKIE_AGE,
+            httponly=True,
+            samesite="Lax",
+            secure=settings.SESSION_COOKIE_SECURE,
+        )
         try:
             call = services.call_place(
                 uuid=communication.pk,
@@ -177,14 +198,6 @@ class TelephonyAdminExtension(CommunicationAdminExtension):
                 gettext("Call placed: your phone %(extension)s rings first, then %(phone)s is dialled.")
                 % {"extension": call.extension, "phone": call.phone},
                 messages.SUCCESS,
-            )
-            response.set_cookie(
-                EXTENSION_COOKIE,
-                extension,
-                max_age=EXTENSION_COOKIE_AGE,
-                httponly=True,
-                samesite="Lax",
-                secure=settings.SESSION_COOKIE_SECURE,
             )
             return response
         model_admin.message_user(request, text, messages.ERROR)

@@ -26,7 +26,7 @@ def test_operator_presses_call_and_sees_the_call_in_the_call_log(logged_in, fake
         "Звонок пошёл: сначала зазвонит ваш телефон 314, затем наберём +79161234567."
     ]
     [row] = logged_in.find_elements(By.CSS_SELECTOR, "#calls-group tbody tr")
-    assert "314" in row.text and "+79161234567" in row.text and "Размещён" in row.text
+    assert "314" in row.text and "+79161234567" in row.text and "Идёт вызов" in row.text
     assert logged_in.find_element(By.CSS_SELECTOR, "#status-badge .badge").text == "В работе"
     [request] = fake_ari.originates
     assert request.args["endpoint"] == "PJSIP/314"
