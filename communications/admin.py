@@ -60,6 +60,8 @@ PHONE_SEARCH_RE = re.compile(r"^\+?[0-9]{7,15}$")
 BULK_LIMIT = 500
 # A refusal report names this many rows, then says how many more.
 REPORT_ROWS = 10
+# A work queue needs the width more than a menu of every model.
+admin.site.enable_nav_sidebar = False
 
 SHORT_KIND = {Kind.PLANNED: pgettext_lazy("kind, short", "plan"), Kind.ACTUAL: pgettext_lazy("kind, short", "fact")}
 SHORT_DIRECTION = {
@@ -86,9 +88,6 @@ class CommunicationAdminExtension:
 
 
 extensions: list[CommunicationAdminExtension] = []
-
-# A work queue needs the width more than a menu of every model.
-admin.site.enable_nav_sidebar = False
 
 
 def register_extension(extension: CommunicationAdminExtension) -> CommunicationAdminExtension:

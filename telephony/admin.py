@@ -69,6 +69,11 @@ class CallLogInline(ReadOnlyInline):
     select_related = ("requested_by",)
     classes = ("calls",)
 
+    def has_view_permission(self, request, obj=None):
+        # The calls are part of the communication: who may see it sees them (the Operators group
+        # holds no call-log permission of its own).
+        return request.user.has_perm("communications.view_communication") or super().has_view_permission(request, obj)
+
     @admin.display(description=_("state"))
     def state_display(self, call: CallLog) -> SafeString:
         return call_state_badge(call.state)

@@ -156,3 +156,16 @@ def test_the_call_log_inline_shows_every_attempt(operator):
     assert "17 (busy)" in calls and "olga" in calls and "Allocation failed" in calls
     assert calls.count('class="form-row"') == 2
     assert 'class="original"' not in calls
+
+
+def test_an_operator_sees_the_calls_and_the_call_button(client, fake_ari):
+    from django.contrib.auth.models import Group
+
+    user = UserFactory(username="olga", is_staff=True)
+    user.groups.add(Group.objects.get(name="Operators"))
+    client.force_login(user)
+    communication = CommunicationFactory(kind=Kind.PLANNED)
+
+    body = client.get(change_url(communication)).content.decode()
+
+    assert 'id="calls-group"' in body and 'id="call-button"' in body
