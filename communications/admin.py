@@ -648,7 +648,7 @@ class CommunicationAdmin(admin.ModelAdmin):
                     "opts": self.opts,
                     "original": obj,
                     "title": transition.custom["label"],
-                    "transition": {"name": name, "label": transition.custom["label"], "url": request.path},
+                    "transition": {"name": name, "label": transition.custom["label"], "url": request.get_full_path()},
                     "form": form,
                     "status_badge": status_badge(obj.status),
                 },
