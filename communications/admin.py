@@ -23,7 +23,7 @@ from django.core.exceptions import FieldDoesNotExist, PermissionDenied, Validati
 from django.core.paginator import Paginator
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KT
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import formats, timezone
@@ -604,6 +604,29 @@ class CommunicationAdmin(admin.ModelAdmin):
             )
         return buttons
 
+    def next_in_queue(self, request: HttpRequest, obj: Communication) -> str | None:
+        """The change page of the row after this one in the queue it was opened from ("overdue",
+        "planned for today"), for an operator working through it; None when opened otherwise.
+
+        Only a queue on its own: with more filters or a search the list's order is the same but
+        its rows are not, and a wrong "next" is worse than none.
+        """
+        params = QueryDict(request.GET.get("_changelist_filters", ""))
+        queue = params.get(QueueFilter.parameter_name)
+        if set(params) != {QueueFilter.parameter_name} or queue not in (QueueFilter.OVERDUE, QueueFilter.TODAY):
+            return None
+        if obj.date_planned_start is None:
+            return None
+        rows = QueueFilter(request, params.copy(), Communication, self).queryset(request, Communication.objects.all())
+        after = Q(date_planned_start__gt=obj.date_planned_start) | Q(
+            date_planned_start=obj.date_planned_start, uuid__gt=obj.uuid
+        )
+        following = rows.filter(after).order_by(*CommunicationChangeList.QUEUE_ORDERING).values_list("pk", flat=True)
+        pk = following.first()
+        if pk is None:
+            return None
+        return keep_filters(request, reverse("admin:communications_communication_change", args=[pk]))
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, unquote(object_id))
         context = dict(extra_context or {})
@@ -615,6 +638,7 @@ class CommunicationAdmin(admin.ModelAdmin):
                 status_badge=status_badge(obj.status),
                 overdue=is_overdue(obj),
                 transitions=self.transition_buttons(request, obj),
+                next_url=self.next_in_queue(request, obj),
                 panels=[html for extension in extensions if (html := extension.panel(request, obj))],
                 restore_url=(
                     keep_filters(request, reverse("admin:communications_communication_restore", args=[obj.pk]))

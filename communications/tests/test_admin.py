@@ -593,3 +593,19 @@ def test_a_transition_keeps_the_queue_the_page_was_opened_from(operator):
     response = operator.post(f"{transition_url(communication, 'close')}?{filters}", {"close-result": "Done"})
 
     assert response.url == f"{change_url(communication)}?{filters}"
+
+
+def test_the_page_opened_from_a_queue_links_to_the_next_in_it(operator):
+    now = timezone.now()
+    first = overdue(date_planned_start=now - dt.timedelta(hours=3))
+    second = overdue(date_planned_start=now - dt.timedelta(hours=2))
+    overdue(date_planned_start=now - dt.timedelta(hours=1), status=Status.DONE)  # not in the queue
+    filters = "_changelist_filters=queue%3Doverdue"
+
+    from_queue = operator.get(f"{change_url(first)}?{filters}").content.decode()
+    last = operator.get(f"{change_url(second)}?{filters}").content.decode()
+    from_search = operator.get(f"{change_url(first)}?_changelist_filters=queue%3Doverdue%26q%3D1").content.decode()
+
+    assert f'href="{change_url(second)}?{filters}" class="button next-in-queue"' in from_queue
+    assert 'id="next-in-queue"' not in last
+    assert 'id="next-in-queue"' not in from_search
