@@ -3,15 +3,27 @@
 Services raise `DomainError` subclasses (or Django's `ValidationError`); views never catch them.
 """
 
+import logging
+import sys
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from drf_standardized_errors.formatter import ExceptionFormatter
 from drf_standardized_errors.handler import ExceptionHandler
 from rest_framework import exceptions, status
 from rest_framework.serializers import as_serializer_error
+
+from . import observability
+
+logger = logging.getLogger("communications_project.errors")
+
+# What a lost or refused database connection raises (connection refused, server restarting,
+# connection terminated, statement or lock timeouts): transient, worth a retry, never a 500.
+DATABASE_UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
 
 
 class DomainError(Exception):
@@ -20,6 +32,7 @@ class DomainError(Exception):
     status_code: int = status.HTTP_400_BAD_REQUEST
     code: str = "invalid"
     default_detail: str = "The request cannot be completed."
+    retry_after: int | None = None  # seconds, sent as Retry-After
 
     def __init__(self, detail: str | None = None, *, extra: dict[str, Any] | None = None):
         self.detail = detail or self.default_detail
@@ -52,12 +65,23 @@ class RequestTooLarge(DomainError):
     default_detail = "The request body is larger than this service accepts."
 
 
+class DatabaseUnavailable(DomainError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "database_unavailable"
+    default_detail = "The database is unavailable; retry shortly."
+
+    @property
+    def retry_after(self) -> int:
+        return settings.DATABASE_RETRY_AFTER
+
+
 class _APIDomainError(exceptions.APIException):
     """DRF's view of a DomainError, so the standard formatter can render it."""
 
     def __init__(self, error: DomainError):
         self.status_code = error.status_code
         self.extra = error.extra
+        self.wait = error.retry_after  # DRF's name for what becomes Retry-After
         super().__init__(detail=error.detail, code=error.code)
 
 
@@ -73,7 +97,9 @@ class ErrorFormatter(ExceptionFormatter):
 
 class ErrorHandler(ExceptionHandler):
     def convert_known_exceptions(self, exc: Exception) -> Exception:
-        if isinstance(exc, RequestDataTooBig):
+        if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
+            exc = _database_unavailable(exc)
+        elif isinstance(exc, RequestDataTooBig):
             exc = RequestTooLarge()
         elif isinstance(exc, SuspiciousOperation):  # e.g. more than 1,000 query parameters
             exc = exceptions.ParseError(str(exc))
@@ -86,9 +112,22 @@ class ErrorHandler(ExceptionHandler):
     def report_exception(self, exc, response) -> None:
         # A DomainError is an answer given on purpose (e.g. 503 while Asterisk is down), not a
         # crash: it is not reported as a server error.
-        if isinstance(self.exc, DomainError):
+        if isinstance(self.exc, (DomainError, *DATABASE_UNAVAILABLE_ERRORS)):
+            response._has_been_logged = True  # Django would log it again as an error
             return
         super().report_exception(exc, response)
+
+
+def _database_unavailable(error: Exception) -> DatabaseUnavailable:
+    """Count and log one line (no traceback: an outage would flood the log) for a lost database."""
+    observability.DATABASE_ERRORS.labels(error=type(error).__name__).inc()
+    logger.warning("database unavailable", extra={"error": type(error).__name__, "reason": _first_line(error)})
+    return DatabaseUnavailable()
+
+
+def _first_line(error: Exception) -> str:
+    # psycopg's messages name the host and port, never the password.
+    return str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
 
 
 def _plain_error(status_code: int, error_type: str, code: str, detail: str) -> JsonResponse:
@@ -102,4 +141,13 @@ def not_found(request, exception=None) -> JsonResponse:
 
 
 def server_error(request) -> JsonResponse:
+    """Whatever failed outside DRF's views (admin, sessions, middleware). Django calls this inside
+    its `except` block, so the exception is still at hand: a lost database is a 503, not a 500."""
+    error = sys.exc_info()[1]
+    if isinstance(error, DATABASE_UNAVAILABLE_ERRORS):
+        unavailable = _database_unavailable(error)
+        response = _plain_error(503, "server_error", unavailable.code, unavailable.detail)
+        response["Retry-After"] = str(unavailable.retry_after)
+        response._has_been_logged = True  # logged above, in one line instead of a traceback
+        return response
     return _plain_error(500, "server_error", "error", "Server Error (500)")

@@ -11,6 +11,7 @@ from django.utils import timezone
 from communications import selectors as communication_selectors
 from communications import services as communication_services
 from communications.models import Communication, Direction, Kind, Source, Status
+from communications_project import observability
 from communications_project.errors import NotFound, TransitionNotAllowed
 
 from .ari import AriClient, AriConfig, TelephonyError
@@ -73,9 +74,11 @@ def call_place(
         log.state = CallState.FAILED
         log.error = f"{error.code}: {error.detail}"
         log.save(update_fields=["state", "error"])
+        observability.record_telephony_call(outcome=error.code, log=log)
         raise
     log.state = CallState.PLACED
     log.save(update_fields=["state"])
+    observability.record_telephony_call(outcome="placed", log=log)
     _after_placed(communication, log)
     return log
 
