@@ -34,9 +34,8 @@ def test_setup_demo_prints_a_working_login_and_token(capsys):
     password = next(line.split()[-1] for line in out.splitlines() if line.startswith("Password:"))
     token = next(line.split()[-1] for line in out.splitlines() if line.startswith("API token:"))
     from django.contrib.auth import authenticate
-    from rest_framework.authtoken.models import Token
-
     from django.test import RequestFactory
+    from rest_framework.authtoken.models import Token
 
     # django-axes watches every login, so authenticate() needs the request it comes with.
     request = RequestFactory().post("/admin/login/")
