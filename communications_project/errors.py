@@ -15,6 +15,7 @@ from django.http import JsonResponse
 from drf_standardized_errors.formatter import ExceptionFormatter
 from drf_standardized_errors.handler import ExceptionHandler
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.serializers import as_serializer_error
 
 from . import observability
@@ -23,7 +24,13 @@ logger = logging.getLogger("communications_project.errors")
 
 # What a lost or refused database connection raises (connection refused, server restarting,
 # connection terminated, statement or lock timeouts): transient, worth a retry, never a 500.
-DATABASE_UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
+DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+try:  # the driver's own classes, for the rare paths where Django does not wrap them
+    import psycopg
+
+    DATABASE_UNAVAILABLE_ERRORS += (psycopg.OperationalError, psycopg.InterfaceError)
+except ImportError:  # SQLite only
+    pass
 
 
 class DomainError(Exception):
@@ -108,6 +115,14 @@ class ErrorHandler(ExceptionHandler):
         if isinstance(exc, DjangoValidationError):
             return exceptions.ValidationError(detail=as_serializer_error(exc))
         return super().convert_known_exceptions(exc)
+
+    def get_response(self, exc, data):
+        # Errors are JSON wherever they happen: the schema (YAML) and its HTML pages too. An HTML
+        # error page would also ask the database for the user again, during an outage.
+        request = self.context.get("request")
+        if request is not None:
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
+        return super().get_response(exc, data)
 
     def report_exception(self, exc, response) -> None:
         # A DomainError is an answer given on purpose (e.g. 503 while Asterisk is down), not a
