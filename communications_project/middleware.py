@@ -5,6 +5,7 @@ import time
 import uuid
 
 from django.conf import settings
+from django.core.signals import request_finished
 from django.http import HttpRequest
 from django.utils import translation
 from django.utils.functional import SimpleLazyObject, empty
@@ -69,29 +70,35 @@ class RequestObservabilityMiddleware:
         given = request.headers.get("X-Request-ID", "")
         request_id = given if _REQUEST_ID_RE.match(given) else uuid.uuid4().hex
         request.request_id = request_id
-        token = request_id_var.set(request_id)
+        # Not reset on the way out: Django logs a 4xx/5xx after the middlewares have returned.
+        # request_finished (when the server closes the response) forgets it.
+        request_id_var.set(request_id)
         started = time.perf_counter()
-        try:
-            response = self.get_response(request)
-            duration = time.perf_counter() - started
-            response["X-Request-ID"] = request_id
-            route = _route(request)
-            method = request.method if request.method in _METHODS else "other"
-            HTTP_REQUESTS.labels(method=method, route=route, status=response.status_code).inc()
-            HTTP_LATENCY.labels(method=method, route=route).observe(duration)
-            request_log.info(
-                "request",
-                extra={
-                    "method": request.method,
-                    "route": route,
-                    "status": response.status_code,
-                    "duration_ms": round(duration * 1000, 1),
-                    "user_id": _user_id(request),
-                },
-            )
-            return response
-        finally:
-            request_id_var.reset(token)
+        response = self.get_response(request)
+        duration = time.perf_counter() - started
+        response["X-Request-ID"] = request_id
+        route = _route(request)
+        method = request.method if request.method in _METHODS else "other"
+        HTTP_REQUESTS.labels(method=method, route=route, status=response.status_code).inc()
+        HTTP_LATENCY.labels(method=method, route=route).observe(duration)
+        request_log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "route": route,
+                "status": response.status_code,
+                "duration_ms": round(duration * 1000, 1),
+                "user_id": _user_id(request),
+            },
+        )
+        return response
+
+
+def _forget_request_id(**kwargs) -> None:
+    request_id_var.set(None)
+
+
+request_finished.connect(_forget_request_id, dispatch_uid="communications_project.forget_request_id")
 
 
 class APILanguageMiddleware:

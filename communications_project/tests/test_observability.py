@@ -62,6 +62,15 @@ def test_an_anonymous_refused_request_is_logged_without_a_user(client, log_lines
     assert response.status_code == 401
     [line] = [line for line in log_lines() if line["message"] == "request"]
     assert (line["status"], line["user_id"], line["route"]) == (401, None, "/v3/communications")
+    # Django's own line about the refusal, written after the middlewares, has the id too.
+    [django_line] = [line for line in log_lines() if line["logger"] == "django.request"]
+    assert django_line["request_id"] == line["request_id"] == response["X-Request-ID"]
+
+
+def test_the_request_id_is_forgotten_when_the_request_ends(client, log_lines):
+    client.get("/healthz")
+    logging.getLogger("anything").info("between requests")
+    assert log_lines()[-1]["request_id"] is None
 
 
 def test_an_unknown_path_is_one_route_label(client, log_lines):
