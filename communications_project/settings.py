@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "drf_standardized_errors",
     "django_fsm",
     "axes",
+    "communications_project",
     "dicts",
     "communications",
     "id_translations",

@@ -18,11 +18,11 @@ from communications_project.api import (
     expected_version,
     reject_unknown_params,
 )
+from communications_project.idempotency import run_idempotent
 from communications_project.permissions import ADD, CHANGE, DELETE, VIEW
 
 from .. import selectors, services
 from ..filtersets import CommunicationFilterSet
-from ..idempotency import run_idempotent
 from ..models import FINAL_STATUSES, Source, Status
 from .pagination import CommunicationCursorPagination, StrictOrderingFilter
 from .serializers import (

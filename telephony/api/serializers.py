@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
-from communications.api.serializers import StrictSerializer
 from communications.details import PHONE_RE
+from communications_project.api import StrictSerializer
 
 from ..models import CallLog
 

@@ -10,9 +10,9 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from communications.idempotency import run_idempotent
 from communications.models import Communication
 from communications_project.api import TOO_LARGE, ErrorResponseSerializer
+from communications_project.idempotency import run_idempotent
 from communications_project.permissions import ModelPermissions
 
 from ..ari import TelephonyNotConfigured

@@ -5,8 +5,9 @@ import time
 
 import pytest
 
-from communications.models import Communication, CommunicationHistory, IdempotencyKey, Kind, Status
+from communications.models import Communication, CommunicationHistory, Kind, Status
 from communications.tests.factories import CommunicationFactory
+from communications_project.models import IdempotencyKey
 from telephony.models import CallLog
 
 pytestmark = pytest.mark.django_db
