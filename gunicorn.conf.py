@@ -6,10 +6,12 @@ must be set before a worker imports prometheus_client, hence here, in the master
 """
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 _MARK = "_COMMUNICATIONS_METRICS_MASTER"
+_created: list[str] = []  # a directory made here is removed when gunicorn exits
 
 
 def _prepare_metrics_dir() -> None:
@@ -19,6 +21,7 @@ def _prepare_metrics_dir() -> None:
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not path:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="communications-metrics-")
+        _created.append(os.environ["PROMETHEUS_MULTIPROC_DIR"])
         return
     # A previous run's files would be added to this run's counts: a restart starts from zero,
     # as Prometheus expects of a restarted process.
@@ -34,3 +37,8 @@ def child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    for path in _created:
+        shutil.rmtree(path, ignore_errors=True)
