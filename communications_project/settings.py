@@ -220,6 +220,10 @@ ASTERISK_RING_TIMEOUT = env.int("ASTERISK_RING_TIMEOUT", default=30)  # seconds 
 ASTERISK_BREAKER_FAILURES = env.int("ASTERISK_BREAKER_FAILURES", default=3)
 ASTERISK_BREAKER_COOLDOWN = env.float("ASTERISK_BREAKER_COOLDOWN", default=30.0)
 TELEPHONY_EVENTS_SECRET = env.str("TELEPHONY_EVENTS_SECRET", default="")
+# The ARI events listener (manage.py telephony_events): the ARI application its WebSocket
+# subscribes as, and the WebSocket URL when it is not ASTERISK_ARI_URL's (ws(s)://…/ari/events).
+ASTERISK_ARI_APP = env.str("ASTERISK_ARI_APP", default="crm")
+ASTERISK_ARI_EVENTS_URL = env.str("ASTERISK_ARI_EVENTS_URL", default="").rstrip("/")
 
 # Prometheus metrics at /metrics (docs/OPERATIONS.md): readable with `Authorization: Bearer
 # <METRICS_TOKEN>` or from an address in METRICS_ALLOWED_NETWORKS; with neither set, 404.
