@@ -46,6 +46,11 @@ TELEPHONY_CALLS = Counter(
     "Click-to-call attempts, by outcome (placed, or the error code).",
     ["outcome"],
 )
+TELEPHONY_CALLS_ENDED = Counter(
+    "communications_telephony_calls_ended_total",
+    "Calls that ended, by how they ended (talked, agent_no_answer, ...: telephony's Outcome).",
+    ["outcome"],
+)
 
 # --- logging -------------------------------------------------------------------------------------
 

@@ -192,6 +192,7 @@ def call_event(
         return log
     log.save(update_fields=changed)
     if "state" in changed and log.state == CallState.ENDED:
+        transaction.on_commit(observability.TELEPHONY_CALLS_ENDED.labels(outcome=log.outcome).inc)
         logger.info(
             "call %s ended: %s, cause %s, %s s",
             log.channel_id,

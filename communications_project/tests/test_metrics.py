@@ -132,3 +132,27 @@ def test_a_bad_allow_list_stops_start_up():
     result = _manage("check", DEBUG="1", DATABASE_URL="sqlite:///:memory:", METRICS_ALLOWED_NETWORKS="10.0.0.0/33")
     assert result.returncode != 0
     assert "METRICS_ALLOWED_NETWORKS" in result.stderr
+
+
+def test_ended_calls_are_counted_by_how_they_ended(client, metrics_token, django_capture_on_commit_callbacks):
+    from django.utils import timezone
+
+    from telephony.models import CallLog, CallState
+    from telephony.services import call_event
+
+    communication = CommunicationFactory(method_id="call", direction="outbound", kind=Kind.PLANNED)
+    CallLog.objects.create(
+        communication=communication,
+        channel_id="ch-1",
+        extension="101",
+        phone="+79161234567",
+        state=CallState.PLACED,
+        date_requested=timezone.now(),
+    )
+    before = client.get("/metrics", **metrics_token)
+    with django_capture_on_commit_callbacks(execute=True):
+        call_event(channel_id="ch-1", event="hangup", cause=16, client_outcome="busy")
+        call_event(channel_id="ch-1", event="hangup", cause=16, client_outcome="busy")  # a repeat
+    after = client.get("/metrics", **metrics_token)
+    name = "communications_telephony_calls_ended_total"
+    assert value(after, name, outcome="client_busy") - value(before, name, outcome="client_busy") == 1
