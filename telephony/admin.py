@@ -25,7 +25,7 @@ from communications_project.errors import DomainError
 
 from . import services
 from .ari import TelephonyNotConfigured, TelephonyRejected, TelephonyUnavailable
-from .models import CallLog, CallState
+from .models import CallLog, CallState, EventListener, Outcome
 
 # The operator's extension, remembered by the browser at the desk: typed once, not at every call.
 EXTENSION_COOKIE = "telephony_extension"
@@ -59,6 +59,7 @@ class CallLogInline(ReadOnlyInline):
         "extension",
         "phone",
         "state_display",
+        "outcome_display",
         "hangup_display",
         "duration_sec",
         "date_answered",
@@ -78,11 +79,16 @@ class CallLogInline(ReadOnlyInline):
     def state_display(self, call: CallLog) -> SafeString:
         return call_state_badge(call.state)
 
+    @admin.display(description=_("outcome"))
+    def outcome_display(self, call: CallLog) -> str:
+        """One word for what became of the call (the call log derives it from its fields)."""
+        return str(dict(Outcome.choices).get(call.outcome, call.outcome))
+
     @admin.display(description=_("hangup cause"))
     def hangup_display(self, call: CallLog) -> str:
         if call.hangup_cause is None:
             return ""
-        return f"{call.hangup_cause} ({call.hangup_cause_name})"
+        return f"{call.hangup_cause} ({call.hangup_cause_txt or call.hangup_cause_name})"
 
 
 class CallForm(forms.Form):
@@ -212,15 +218,8 @@ class TelephonyAdminExtension(CommunicationAdminExtension):
 register_extension(TelephonyAdminExtension())
 
 
-@admin.register(CallLog)
-class CallLogAdmin(admin.ModelAdmin):
-    """Read-only: the log is what happened."""
-
-    list_display = ("date_requested", "communication", "extension", "phone", "state", "hangup_cause", "duration_sec")
-    list_filter = ("state", "date_requested")
-    search_fields = ("=channel_id", "=phone", "=extension")
-    list_select_related = ("communication",)
-    show_full_result_count = False
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """What happened, written by the service and the listener: shown, never edited."""
 
     def has_add_permission(self, request):
         return False
@@ -230,3 +229,30 @@ class CallLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(EventListener)
+class EventListenerAdmin(ReadOnlyAdmin):
+    """The heartbeat of `manage.py telephony_events`: is it connected, when did it last hear Asterisk."""
+
+    list_display = ("name", "state", "state_since", "beat_at", "last_event_at", "host", "pid", "last_error")
+
+
+@admin.register(CallLog)
+class CallLogAdmin(ReadOnlyAdmin):
+    """Read-only: the log is what happened."""
+
+    list_display = (
+        "date_requested",
+        "communication",
+        "extension",
+        "phone",
+        "state",
+        "client_outcome",
+        "hangup_cause",
+        "duration_sec",
+    )
+    list_filter = ("state", "client_outcome", "date_requested")
+    search_fields = ("=channel_id", "=phone", "=extension")
+    list_select_related = ("communication",)
+    show_full_result_count = False

@@ -154,6 +154,7 @@ def test_the_call_log_inline_shows_every_attempt(operator):
     body = operator.get(change_url(communication)).content.decode()
     calls = body[body.index('id="calls-group"') : body.index('id="history-group"')]
     assert "17 (busy)" in calls and "olga" in calls and "Allocation failed" in calls
+    assert "Employee busy" in calls and "Not placed" in calls  # the outcome, in words
     assert calls.count('class="form-row"') == 2
     assert 'class="original"' not in calls
 
@@ -169,3 +170,18 @@ def test_an_operator_sees_the_calls_and_the_call_button(client, fake_ari):
     body = client.get(change_url(communication)).content.decode()
 
     assert 'id="calls-group"' in body and 'id="call-button"' in body
+
+
+def test_the_events_listeners_heartbeat_is_readable_and_read_only(operator):
+    from django.utils import timezone
+
+    from telephony.models import EventListener
+
+    now = timezone.now()
+    listener = EventListener.objects.create(
+        name="pbx:8088", host="crm-1", pid=4242, state="connected", state_since=now, beat_at=now
+    )
+    body = operator.get(reverse("admin:telephony_eventlistener_changelist")).content.decode()
+    assert "pbx:8088" in body and "Connected" in body
+    change = operator.get(reverse("admin:telephony_eventlistener_change", args=[listener.pk])).content.decode()
+    assert 'name="state"' not in change
