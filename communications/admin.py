@@ -127,7 +127,7 @@ def short_uuid(value: uuid_lib.UUID | None) -> str:
     return str(value)[:8] if value else ""
 
 
-def _datetime(value: dt.datetime | None) -> str:
+def short_datetime(value: dt.datetime | None) -> str:
     return formats.date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT") if value else ""
 
 
@@ -292,7 +292,7 @@ class HistoryFormatter:
         if field.choices:
             return str(dict(field.flatchoices).get(value, value))
         if name.startswith("date_") and isinstance(value, str) and (parsed := parse_datetime(value)):
-            return _datetime(parsed)
+            return short_datetime(parsed)
         if isinstance(value, dict):
             return ", ".join(f"{key}: {item}" for key, item in value.items())
         return str(value)
@@ -323,7 +323,7 @@ class CommunicationHistoryInline(ReadOnlyInline):
 
     @admin.display(description=_("date"))
     def date_display(self, entry: CommunicationHistory) -> str:
-        return _datetime(entry.date)
+        return short_datetime(entry.date)
 
     @admin.display(description=_("event"))
     def event(self, entry: CommunicationHistory) -> SafeString:
@@ -450,16 +450,16 @@ class CommunicationAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("created"), ordering="date_created")
     def date_created_display(self, obj: Communication) -> str:
-        return _datetime(obj.date_created)
+        return short_datetime(obj.date_created)
 
     @admin.display(description=_("planned start"), ordering="date_planned_start")
     def planned_display(self, obj: Communication) -> SafeString:
         if obj.date_planned_start is None:
             return mark_safe("")
         if is_overdue(obj):
-            when = _datetime(obj.date_planned_start)
+            when = short_datetime(obj.date_planned_start)
             return format_html('<span class="overdue-date">{}</span> {}', when, overdue_badge())
-        return format_html("{}", _datetime(obj.date_planned_start))
+        return format_html("{}", short_datetime(obj.date_planned_start))
 
     @admin.display(description=_("method"))
     def method_display(self, obj: Communication) -> SafeString:

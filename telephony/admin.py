@@ -18,7 +18,13 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from communications.admin import CommunicationAdminExtension, ReadOnlyInline, keep_filters, register_extension
+from communications.admin import (
+    CommunicationAdminExtension,
+    ReadOnlyInline,
+    keep_filters,
+    register_extension,
+    short_datetime,
+)
 from communications.details import PHONE_RE
 from communications.models import Communication, Direction
 from communications_project.errors import DomainError
@@ -54,7 +60,7 @@ class CallLogInline(ReadOnlyInline):
 
     model = CallLog
     fields = (
-        "date_requested",
+        "requested_display",
         "requested_by",
         "extension",
         "phone",
@@ -74,6 +80,10 @@ class CallLogInline(ReadOnlyInline):
         # The calls are part of the communication: who may see it sees them (the Operators group
         # holds no call-log permission of its own).
         return request.user.has_perm("communications.view_communication") or super().has_view_permission(request, obj)
+
+    @admin.display(description=_("requested"))
+    def requested_display(self, call: CallLog) -> str:
+        return short_datetime(call.date_requested)
 
     @admin.display(description=_("state"))
     def state_display(self, call: CallLog) -> SafeString:
