@@ -178,7 +178,7 @@ def _close_quietly(alias: str) -> None:
 
 
 # Kept while it can matter: past it the replica is either caught up or lagging (reads on the primary).
-def _positions_ttl() -> int:
+def positions_ttl() -> int:
     return int(2 * (settings.REPLICA_MAX_LAG_SECONDS + settings.REPLICA_CHECK_SECONDS)) + 30
 
 
@@ -206,8 +206,11 @@ class _WritePositions:
         self._url = None
         self._failed_at: float | None = None
 
+    def reset(self) -> None:
+        self._client, self._remember, self._url, self._failed_at = None, None, None, None
+
     def remember(self, user_id: int, lsn: int) -> None:
-        self._call(lambda client: self._remember(keys=[_key(user_id)], args=[f"{lsn:020d}", _positions_ttl()]))
+        self._call(lambda client: self._remember(keys=[_key(user_id)], args=[f"{lsn:020d}", positions_ttl()]))
 
     def get(self, user_id: int) -> int | None:
         value = self._call(lambda client: client.get(_key(user_id)))
