@@ -259,8 +259,12 @@ def remember_write(user) -> None:
         pass  # logged where it failed; the user's reads go to the primary while Redis is away
 
 
+WRITES = {"INSERT", "UPDATE", "DELETE", "MERGE", "COPY"}
+
+
 def _is_write(sql: str) -> bool:
-    return sql.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE")
+    words = sql.lstrip().split(None, 1)
+    return bool(words) and words[0].upper() in WRITES
 
 
 class ReadYourWritesMiddleware:

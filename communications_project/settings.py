@@ -96,7 +96,8 @@ if DATABASE_REPLICA_URL:
     DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
     if not all("postgresql" in DATABASES[alias]["ENGINE"] for alias in ("default", "replica")):
         raise ImproperlyConfigured("DATABASE_REPLICA_URL needs PostgreSQL for both DATABASE_URL and the replica.")
-    DATABASES["replica"]["OPTIONS"].setdefault("connect_timeout", 2)  # seconds; an unreachable replica is skipped
+    # Seconds; an unreachable replica is skipped for the primary, so it must not hold a request long.
+    DATABASES["replica"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 2)
     DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
     DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}  # a test run has no replica of its test database

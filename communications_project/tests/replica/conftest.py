@@ -61,6 +61,7 @@ def redis_url(tmp_path_factory):
 def _pointed_at(pair: PgPair):
     default = connections[DEFAULT_DB_ALIAS]
     saved = dict(default.settings_dict)
+    saved_replica = connections.settings.get(db.REPLICA)
     connections.close_all()
     default.settings_dict.update(HOST="127.0.0.1", PORT=str(pair.primary_port), NAME=pair.dbname, USER="postgres")
     default.settings_dict["PASSWORD"] = ""
@@ -77,6 +78,8 @@ def _pointed_at(pair: PgPair):
         with contextlib.suppress(AttributeError):
             del connections[db.REPLICA]
         del connections.settings[db.REPLICA]
+        if saved_replica is not None:
+            connections.settings[db.REPLICA] = saved_replica
         default.settings_dict.clear()
         default.settings_dict.update(saved)
         db.HEALTH.reset()

@@ -21,7 +21,7 @@ from rest_framework.test import APIClient
 from communications.models import Communication, CommunicationHistory, Status
 from communications.tests.factories import UserFactory
 from communications_project import db
-from conftest import ALL_COMMUNICATION_PERMS
+from conftest import ALL_COMMUNICATION_PERMS, AUTH_QUERIES
 from id_translations.models import IdTranslation
 
 from .conftest import Served, without_replica
@@ -287,6 +287,22 @@ def test_with_the_replica_stopped_every_read_answers_from_the_primary(pair, seed
         ("WARNING", "replica unreachable"),
         ("INFO", "replica ok"),
     ]
+
+
+def test_a_replica_out_of_recovery_is_not_read(pair, seeded, client):
+    """After a failover the old replica is a primary of its own: its data would drift from ours."""
+    api = make_api()
+    replica = connections[db.REPLICA]
+    replica.close()
+    replica.settings_dict["PORT"] = str(pair.primary_port)
+    try:
+        assert readyz(client)["replica"] == {"state": "unreachable", "lag_seconds": None, "detail": "not in recovery"}
+        with CaptureQueriesContext(connections[DEFAULT_DB_ALIAS]) as on_primary:
+            assert_answer("list", read(api, "get", READS[0][2], None, seeded), seeded)
+        assert len(on_primary) > AUTH_QUERIES
+    finally:
+        replica.close()
+        replica.settings_dict["PORT"] = str(pair.replica_port)
 
 
 def test_lag_over_the_limit_sends_reads_to_the_primary(pair, settings, client):
