@@ -74,7 +74,6 @@ class _ReplicaHealth:
         self._lock = threading.Lock()
         self._current: ReplicaState | None = None
         self._checked_at = 0.0
-        self._primary_lsn: int | None = None  # the primary's position at the previous check
 
     def current(self) -> ReplicaState:
         if self._fresh():
@@ -99,7 +98,7 @@ class _ReplicaHealth:
     def reset(self) -> None:
         """Forget the last check (tests; a new process starts this way)."""
         with self._lock:
-            self._current, self._checked_at, self._primary_lsn = None, 0.0, None
+            self._current, self._checked_at = None, 0.0
 
     def _set(self, new: ReplicaState, reason: str = "") -> None:
         old, self._current, self._checked_at = self._current, new, time.monotonic()
@@ -117,12 +116,9 @@ class _ReplicaHealth:
 
     def _check(self) -> tuple[ReplicaState, str]:
         """The replica's state, and for the log why it is unreachable (the state is public)."""
-        # The replica is behind if it has not replayed what the primary had written at the previous
-        # check: WAL written a moment ago is not lag, and a replica cut off from its primary is
-        # seen as falling behind (its own received position would stand still).
+        # WAL is pending if the replica has not replayed what the primary has written. Asking the
+        # primary (not the replica's own received position) also catches a replica cut off from it.
         primary_lsn = _primary_lsn()
-        reference = self._primary_lsn if self._primary_lsn is not None else primary_lsn
-        self._primary_lsn = primary_lsn if primary_lsn is not None else self._primary_lsn
         try:
             with connections[REPLICA].cursor() as cursor:
                 cursor.execute(
@@ -137,7 +133,7 @@ class _ReplicaHealth:
         if not in_recovery:
             return ReplicaState(UNREACHABLE, detail="not in recovery"), "not a replica: pg_is_in_recovery() is false"
         replay = int(replay) if replay is not None else None
-        reference = reference if reference is not None else (int(receive) if receive is not None else None)
+        reference = primary_lsn if primary_lsn is not None else (int(receive) if receive is not None else None)
         pending = replay is None or (reference is not None and replay < reference)
         if not pending:
             lag = 0.0
