@@ -6,11 +6,17 @@ row written since is on the primary only.
 
 import datetime as dt
 import logging
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import redis
+import requests
 from django.contrib.auth.models import Permission
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.test.utils import CaptureQueriesContext
@@ -25,6 +31,10 @@ from conftest import ALL_COMMUNICATION_PERMS, AUTH_QUERIES
 from id_translations.models import IdTranslation
 
 from .conftest import Served, without_replica
+from .pgpair import free_port
+
+ROOT = Path(__file__).resolve().parents[3]
+GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 
 PERMS = (*ALL_COMMUNICATION_PERMS, "id_translations.view_idtranslation")
 
@@ -36,7 +46,8 @@ def make_api() -> APIClient:
         app_label, codename = perm.split(".")
         user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    api.authorization = f"Token {Token.objects.create(user=user).key}"
+    api.credentials(HTTP_AUTHORIZATION=api.authorization)
     api.user = user
     return api
 
@@ -365,3 +376,96 @@ def test_without_redis_users_read_from_the_primary_and_writes_still_work(pair, s
     assert rows == [created["uuid"]] and served.by == "primary"
     records = [r for r in caplog.records if r.name == "communications_project.db" and "Redis" in r.getMessage()]
     assert [(r.levelname, r.getMessage().split(" (")[0]) for r in records] == [("WARNING", "Redis unreachable")]
+
+
+def test_an_id_translation_written_is_read_back_by_its_writer_only(pair):
+    writer, reader = make_api(), make_api()
+    writer.user.user_permissions.add(Permission.objects.get(codename="add_idtranslation"))
+    flora_uuid, oracle_id = str(uuid.uuid4()), IdTranslation.objects.count() + 1000
+    pair.pause()
+    response = writer.post(
+        "/v1/communications/id-translations", {"flora_uuid": flora_uuid, "oracle_id": oracle_id}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    for api, expected in ((writer, [{"flora_uuid": flora_uuid, "oracle_id": oracle_id}]), (reader, [])):
+        response = api.get("/v1/communications/id-translations", {"flora_uuid": flora_uuid})
+        assert response.status_code == 200 and response.json()["results"] == expected
+
+
+@pytest.fixture
+def two_processes(pair, redis_url):
+    """Two separate servers on the pair, as two application machines would be."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "communications_project.settings_test",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{pair.primary_port}/{pair.dbname}",
+        "DATABASE_REPLICA_URL": f"postgres://postgres@127.0.0.1:{pair.replica_port}/{pair.dbname}",
+        "REDIS_URL": redis_url,
+        "REPLICA_MAX_LAG_SECONDS": "3600",
+    }
+    servers, urls = [], []
+    try:
+        for _ in range(2):
+            port = free_port()
+            servers.append(
+                subprocess.Popen(
+                    [
+                        str(Path(sys.executable).parent / "gunicorn"),
+                        "communications_project.wsgi",
+                        "-b",
+                        f"127.0.0.1:{port}",
+                    ],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            urls.append(f"http://127.0.0.1:{port}")
+        for url in urls:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    requests.get(f"{url}/healthz", timeout=5)
+                    break
+                except requests.RequestException:
+                    assert time.monotonic() < deadline, f"{url} did not start"
+                    time.sleep(0.1)
+        yield urls
+    finally:
+        for server in servers:
+            server.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
+            server.wait(timeout=10)
+
+
+def test_a_write_through_one_process_is_read_back_through_another(pair, two_processes):
+    first, second = two_processes
+    writer, reader = make_api(), make_api()
+    client_uuid = str(uuid.uuid4())
+    pair.pause()
+    response = requests.post(
+        f"{first}/v2/communications",
+        json={
+            "method": "call",
+            "kind": "actual",
+            "direction": "inbound",
+            "client_uuid": client_uuid,
+            "details": {"phone": "+79161234567"},
+        },
+        headers={"Authorization": writer.authorization},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+
+    def listed_by(api) -> list[str]:
+        response = requests.get(
+            f"{second}/v3/communications",
+            params={"client_uuid": client_uuid},
+            headers={"Authorization": api.authorization},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        return [row["uuid"] for row in response.json()["results"]]
+
+    assert listed_by(writer) == [response.json()["uuid"]]  # the second process knows of the write
+    assert listed_by(reader) == []  # and serves others from the paused replica
