@@ -1,4 +1,4 @@
-"""Small pieces every API view shares: the error body for the schema, ETag and If-Match."""
+"""Small pieces every API view shares: the strict serializer base, the error body, ETag, If-Match."""
 
 import re
 
@@ -10,6 +10,19 @@ from rest_framework.request import Request
 from .errors import PreconditionFailed
 
 _IF_MATCH_RE = re.compile(r'^\s*(?:W/)?"?([0-9]{1,9})"?\s*$')
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses keys it does not know, so a typo is a 400 instead of a silently ignored field."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {key: [serializers.ErrorDetail("Unknown field.", code="unknown_field")] for key in unknown}
+                )
+        return super().to_internal_value(data)
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "drf_standardized_errors",
     "django_fsm",
+    "communications_project",
     "dicts",
     "communications",
     "id_translations",
@@ -208,6 +209,10 @@ ASTERISK_RING_TIMEOUT = env.int("ASTERISK_RING_TIMEOUT", default=30)  # seconds 
 ASTERISK_BREAKER_FAILURES = env.int("ASTERISK_BREAKER_FAILURES", default=3)
 ASTERISK_BREAKER_COOLDOWN = env.float("ASTERISK_BREAKER_COOLDOWN", default=30.0)
 TELEPHONY_EVENTS_SECRET = env.str("TELEPHONY_EVENTS_SECRET", default="")
+# The ARI events listener (manage.py telephony_events): the ARI application its WebSocket
+# subscribes as, and the WebSocket URL when it is not ASTERISK_ARI_URL's (ws(s)://…/ari/events).
+ASTERISK_ARI_APP = env.str("ASTERISK_ARI_APP", default="crm")
+ASTERISK_ARI_EVENTS_URL = env.str("ASTERISK_ARI_EVENTS_URL", default="").rstrip("/")
 
 LOGGING = {
     "version": 1,

@@ -4,22 +4,10 @@ from django.utils import translation
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from communications_project.api import StrictSerializer
 from communications_project.fields import DateTimeField
 
 from ..models import Communication, CommunicationHistory, Direction, FailReason, Kind, Status
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses keys it does not know, so a typo is a 400 instead of a silently ignored field."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {key: [serializers.ErrorDetail("Unknown field.", code="unknown_field")] for key in unknown}
-                )
-        return super().to_internal_value(data)
 
 
 def _text(max_length: int, **kwargs) -> serializers.CharField:

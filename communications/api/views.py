@@ -19,11 +19,11 @@ from communications_project.api import (
     reject_unknown_params,
 )
 from communications_project.db import reads_replica
+from communications_project.idempotency import run_idempotent
 from communications_project.permissions import ADD, CHANGE, DELETE, VIEW
 
 from .. import selectors, services
 from ..filtersets import CommunicationFilterSet
-from ..idempotency import run_idempotent
 from ..models import FINAL_STATUSES, Source, Status
 from .pagination import CommunicationCursorPagination, StrictOrderingFilter
 from .serializers import (

@@ -11,7 +11,8 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from communications.models import Communication, CommunicationHistory, IdempotencyKey, Kind
+from communications.models import Communication, CommunicationHistory, Kind
+from communications_project.models import IdempotencyKey
 
 from .factories import CommunicationFactory
 

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from communications.api.serializers import StrictSerializer
+from communications_project.api import StrictSerializer
 
 from ..models import ORACLE_ID_MAX
 

@@ -6,9 +6,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from communications.filtersets import MultiValueWidget
 from communications_project.api import TOO_LARGE, reject_unknown_params
 from communications_project.db import reads_replica
+from communications_project.filters import MultiValueWidget
 
 from ..models import ORACLE_ID_MAX, IdTranslation
 from ..selectors import translations_find

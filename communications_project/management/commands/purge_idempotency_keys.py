@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from communications.idempotency import purge_expired
+from communications_project.idempotency import purge_expired
 
 
 class Command(BaseCommand):

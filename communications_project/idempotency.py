@@ -22,8 +22,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from communications_project.errors import DomainError
-
+from .errors import DomainError
 from .models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
