@@ -43,6 +43,7 @@ def test_a_replica_with_redis_passes_the_checks():
 @pytest.mark.django_db
 def test_without_a_replica_every_read_is_on_the_primary_and_redis_is_never_asked(api, settings):
     settings.REDIS_URL = "unix:///nonexistent/redis.sock"
+    db.POSITIONS.reset()
     assert not db.replica_configured() and db.REPLICA not in connections.settings
     assert db.read_alias(api.user) == "default"
     assert api.get("/v3/communications").status_code == 200

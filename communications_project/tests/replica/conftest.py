@@ -83,6 +83,7 @@ def _pointed_at(pair: PgPair):
         default.settings_dict.clear()
         default.settings_dict.update(saved)
         db.HEALTH.reset()
+        db.POSITIONS.reset()
 
 
 @pytest.fixture(scope="module")
