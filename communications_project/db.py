@@ -25,7 +25,9 @@ from dataclasses import dataclass
 
 import redis
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, OperationalError, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+
+from .errors import DATABASE_UNAVAILABLE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -318,8 +320,8 @@ def reads_replica(handler):
         try:
             try:
                 return handler(view, request, *args, **kwargs)
-            except DatabaseError as error:
-                if _reading.get() != REPLICA or not isinstance(error, (OperationalError, InterfaceError)):
+            except DATABASE_UNAVAILABLE_ERRORS as error:
+                if _reading.get() != REPLICA:
                     raise
                 HEALTH.mark_unreachable(error)
                 _close_quietly(REPLICA)
