@@ -12,16 +12,72 @@ from .errors import PreconditionFailed
 _IF_MATCH_RE = re.compile(r'^\s*(?:W/)?"?([0-9]{1,9})"?\s*$')
 
 
+# The JSON type each kind of field takes, checked before DRF parses the value: DRF would turn
+# `false` into the nil UUID, `1.5` into the string "1.5" and "7" into 7. First match wins, so
+# subclasses come before their bases. A field not listed takes any JSON (JSONField).
+JSON_TYPES: list[tuple[type[serializers.Field], tuple[type, ...], str]] = [
+    (serializers.BooleanField, (bool,), "a boolean"),
+    (serializers.IntegerField, (int,), "an integer"),
+    (serializers.FloatField, (int, float), "a number"),
+    (serializers.DecimalField, (int, float, str), "a number"),
+    (serializers.MultipleChoiceField, (list,), "a list"),
+    (serializers.ListField, (list,), "a list"),
+    (serializers.ListSerializer, (list,), "a list"),
+    (serializers.DictField, (dict,), "an object"),
+    (serializers.Serializer, (dict,), "an object"),
+    (serializers.CharField, (str,), "a string"),
+    (serializers.UUIDField, (str,), "a string"),
+    (serializers.ChoiceField, (str,), "a string"),
+    (serializers.DateTimeField, (str,), "a string"),
+    (serializers.DateField, (str,), "a string"),
+]
+
+
+def json_type_error(field: serializers.Field, value, lenient: tuple[type, ...] = ()):
+    """The error for `value` if its JSON type is not the field's, else None (null is DRF's business)."""
+    if value is None:
+        return None
+    for field_class, types, name in JSON_TYPES:
+        if isinstance(field, field_class):
+            allowed = types + lenient
+            # bool is an int in Python, never in JSON.
+            if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+                return [serializers.ErrorDetail(f"Expected {name}.", code="invalid")]
+            if isinstance(field, serializers.ListField) and field.child is not None:
+                items = {i: json_type_error(field.child, item) for i, item in enumerate(value)}
+                items = {i: error for i, error in items.items() if error}
+                return items or None
+            return None
+    return None
+
+
 class StrictSerializer(serializers.Serializer):
-    """Refuses keys it does not know, so a typo is a 400 instead of a silently ignored field."""
+    """The base of every input serializer: exact JSON types, no unknown keys.
+
+    A typo is a 400 instead of a silently ignored field, and a value of the wrong JSON type is a
+    400 `invalid` instead of being coerced. `lenient_types` lets a field take one more type
+    (e.g. a number sent as a string by a PBX); `unknown_fields = "ignore"` keeps tolerance of extra
+    keys where the sender is not ours.
+    """
+
+    unknown_fields = "refuse"
+    lenient_types: dict[str, tuple[type, ...]] = {}
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))
-            if unknown:
+            if unknown and self.unknown_fields == "refuse":
                 raise serializers.ValidationError(
                     {key: [serializers.ErrorDetail("Unknown field.", code="unknown_field")] for key in unknown}
                 )
+            errors = {}
+            for name, field in self.fields.items():
+                if name in data and not field.read_only:
+                    error = json_type_error(field, data[name], self.lenient_types.get(name, ()))
+                    if error:
+                        errors[name] = error
+            if errors:
+                raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
 
 

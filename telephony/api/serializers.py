@@ -43,8 +43,11 @@ class CallLogSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CallEventSerializer(serializers.Serializer):
+class CallEventSerializer(StrictSerializer):
     """What the PBX reports. Tolerant: extra keys are ignored, numbers may come as strings."""
+
+    unknown_fields = "ignore"
+    lenient_types = {"cause": (str,), "duration_sec": (str,)}
 
     channel_id = serializers.CharField(max_length=64)
     event = serializers.CharField(max_length=32, help_text="answered or hangup (and their synonyms).")
