@@ -2,6 +2,7 @@
 
 import re
 
+from django.http import JsonResponse
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -118,3 +119,45 @@ def expected_version(request: Request) -> int | None:
     if match is None:
         raise PreconditionFailed('If-Match must be the ETag of the resource, e.g. "3".')
     return int(match.group(1))
+
+
+def allowed_methods(view_func) -> set[str] | None:
+    """The HTTP methods a routed view serves; None for views that are not class-based (admin)."""
+    actions = getattr(view_func, "actions", None)  # a viewset bound to {method: action}
+    if actions is not None:
+        methods = {method.upper() for method in actions} | {"OPTIONS"}
+    elif hasattr(view_func, "view_class"):
+        view_class = view_func.view_class
+        methods = {method.upper() for method in view_class.http_method_names if hasattr(view_class, method)}
+    else:
+        return None
+    if "GET" in methods:
+        methods.add("HEAD")
+    return methods
+
+
+class MethodNotAllowedMiddleware:
+    """405 with `Allow` for a method the view does not serve, before authentication runs.
+
+    DRF authenticates first and checks the method after, so `TRACE` without a token was a 401.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        methods = allowed_methods(view_func)
+        if methods is None or request.method in methods:
+            return None
+        body = {
+            "type": "client_error",
+            "errors": [
+                {"code": "method_not_allowed", "detail": f'Method "{request.method}" not allowed.', "attr": None}
+            ],
+        }
+        response = JsonResponse(body, status=405)
+        response["Allow"] = ", ".join(sorted(methods))
+        return response

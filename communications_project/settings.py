@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "communications_project.api.MethodNotAllowedMiddleware",
 ]
 
 ROOT_URLCONF = "communications_project.urls"
