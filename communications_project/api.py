@@ -3,14 +3,22 @@
 import re
 
 from django.http import JsonResponse
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
-from .errors import PreconditionFailed
-
-_IF_MATCH_RE = re.compile(r'^\s*(?:W/)?"?([0-9]{1,9})"?\s*$')
+# What If-Match takes: `*`, or the ETag (`"3"`), weak (`W/"3"`) or bare (`3`). The schema states
+# the same pattern.
+IF_MATCH_PATTERN = r'^(\*|(W/)?"[0-9]{1,9}"|[0-9]{1,9})$'
+_IF_MATCH_RE = re.compile(IF_MATCH_PATTERN)
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    {"type": "string", "pattern": IF_MATCH_PATTERN},
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description='The ETag you read, e.g. "3"; 412 if it changed; `*` or none: no check.',
+)
 
 
 # The JSON type each kind of field takes, checked before DRF parses the value: DRF would turn
@@ -34,16 +42,25 @@ JSON_TYPES: list[tuple[type[serializers.Field], tuple[type, ...], str]] = [
 ]
 
 
-def json_type_error(field: serializers.Field, value, lenient: tuple[type, ...] = ()):
+DIGITS_RE = re.compile(r"^[0-9]{1,9}$")
+# UUIDs in their one canonical form: DRF and Python also take 32 bare hex digits, braces and URNs.
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+UUID_RE = re.compile(UUID_PATTERN)
+
+
+def json_type_error(field: serializers.Field, value, *, digits_allowed: bool = False):
     """The error for `value` if its JSON type is not the field's, else None (null is DRF's business)."""
     if value is None:
         return None
+    if digits_allowed and isinstance(value, str) and DIGITS_RE.match(value):
+        return None
     for field_class, types, name in JSON_TYPES:
         if isinstance(field, field_class):
-            allowed = types + lenient
             # bool is an int in Python, never in JSON.
-            if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
                 return [serializers.ErrorDetail(f"Expected {name}.", code="invalid")]
+            if isinstance(field, serializers.UUIDField) and not UUID_RE.fullmatch(value):
+                return [serializers.ErrorDetail("Must be a valid UUID.", code="invalid")]
             if isinstance(field, serializers.ListField) and field.child is not None:
                 items = {i: json_type_error(field.child, item) for i, item in enumerate(value)}
                 items = {i: error for i, error in items.items() if error}
@@ -56,13 +73,13 @@ class StrictSerializer(serializers.Serializer):
     """The base of every input serializer: exact JSON types, no unknown keys.
 
     A typo is a 400 instead of a silently ignored field, and a value of the wrong JSON type is a
-    400 `invalid` instead of being coerced. `lenient_types` lets a field take one more type
-    (e.g. a number sent as a string by a PBX); `unknown_fields = "ignore"` keeps tolerance of extra
-    keys where the sender is not ours.
+    400 `invalid` instead of being coerced. Where the sender is not ours (the PBX), `digit_strings`
+    lets integer fields also take a string of digits, and `unknown_fields = "ignore"` lets extra
+    keys through.
     """
 
     unknown_fields = "refuse"
-    lenient_types: dict[str, tuple[type, ...]] = {}
+    digit_strings: frozenset[str] = frozenset()
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
@@ -74,7 +91,7 @@ class StrictSerializer(serializers.Serializer):
             errors = {}
             for name, field in self.fields.items():
                 if name in data and not field.read_only:
-                    error = json_type_error(field, data[name], self.lenient_types.get(name, ()))
+                    error = json_type_error(field, data[name], digits_allowed=name in self.digit_strings)
                     if error:
                         errors[name] = error
             if errors:
@@ -113,12 +130,16 @@ def etag(version: int) -> str:
 def expected_version(request: Request) -> int | None:
     """The version named by If-Match (`"3"`, `W/"3"` or `3`); None when absent or `*`."""
     header = request.headers.get("If-Match")
-    if header is None or header.strip() == "*":
+    if header is None:
         return None
-    match = _IF_MATCH_RE.match(header)
-    if match is None:
-        raise PreconditionFailed('If-Match must be the ETag of the resource, e.g. "3".')
-    return int(match.group(1))
+    header = header.strip()
+    if not _IF_MATCH_RE.fullmatch(header):
+        raise ValidationError(
+            {"If-Match": [serializers.ErrorDetail('Must be the ETag of the resource, e.g. "3".', code="invalid")]}
+        )
+    if header == "*":
+        return None
+    return int(header.removeprefix("W/").strip('"'))
 
 
 def allowed_methods(view_func) -> set[str] | None:

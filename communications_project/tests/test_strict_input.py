@@ -195,7 +195,7 @@ def client(settings):
     return Client()
 
 
-@pytest.mark.parametrize(("method", "url", "body", "field", "value", "code"), _cases())
+@pytest.mark.parametrize(("method", "url", "body", "field", "value", "code"), list(_cases()))
 def test_a_value_of_the_wrong_type_is_400_and_stores_nothing(client, method, url, body, field, value, code):
     communication = CommunicationFactory(kind=Kind.PLANNED)
     CallLog.objects.create(

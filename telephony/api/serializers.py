@@ -47,7 +47,7 @@ class CallEventSerializer(StrictSerializer):
     """What the PBX reports. Tolerant: extra keys are ignored, numbers may come as strings."""
 
     unknown_fields = "ignore"
-    lenient_types = {"cause": (str,), "duration_sec": (str,)}
+    digit_strings = frozenset({"cause", "duration_sec"})
 
     channel_id = serializers.CharField(max_length=64)
     event = serializers.CharField(max_length=32, help_text="answered or hangup (and their synonyms).")
