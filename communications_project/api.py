@@ -52,7 +52,7 @@ def json_type_error(field: serializers.Field, value, *, digits_allowed: bool = F
     """The error for `value` if its JSON type is not the field's, else None (null is DRF's business)."""
     if value is None:
         return None
-    if digits_allowed and isinstance(value, str) and DIGITS_RE.match(value):
+    if digits_allowed and isinstance(value, str) and DIGITS_RE.fullmatch(value):
         return None
     for field_class, types, name in JSON_TYPES:
         if isinstance(field, field_class):
