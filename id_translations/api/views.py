@@ -48,13 +48,21 @@ class IdTranslationView(APIView):
         parameters=[
             OpenApiParameter(
                 "flora_uuid",
-                {"type": "array", "items": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}},
+                {
+                    "type": "array",
+                    "items": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN},
+                    "maxItems": MAX_VALUES,
+                },
                 description="UUIDs, repeated or comma-separated. Give flora_uuid, oracle_id or both.",
                 explode=True,
             ),
             OpenApiParameter(
                 "oracle_id",
-                {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": ORACLE_ID_MAX}},
+                {
+                    "type": "array",
+                    "items": {"type": "integer", "minimum": 1, "maximum": ORACLE_ID_MAX},
+                    "maxItems": MAX_VALUES,
+                },
                 description="Oracle IDs, repeated or comma-separated. At most 1,000 values in all.",
                 explode=True,
             ),
