@@ -23,7 +23,14 @@ run: venv
 	$(RUN_ENV) $(BIN)/python manage.py setup_demo --url http://$(HOST):$(PORT)
 	$(MAKE) --no-print-directory serve
 
+# With ASTERISK_ARI_URL set, the ARI events listener (call outcomes) runs beside gunicorn and
+# stops with it; killing the process group stops both.
 serve: venv
+	@listener=; \
+	if [ -n "$$ASTERISK_ARI_URL" ]; then \
+		$(RUN_ENV) $(BIN)/python manage.py telephony_events & listener=$$!; \
+		trap 'kill $$listener 2>/dev/null; wait $$listener' EXIT INT TERM; \
+	fi; \
 	$(RUN_ENV) $(BIN)/gunicorn communications_project.wsgi --bind $(HOST):$(PORT) --workers 2 --access-logfile -
 
 test: venv

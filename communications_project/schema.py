@@ -106,6 +106,7 @@ _CREATED_LINKS = {
     "communications_failed": "Mark it failed",
     "communications_cancel": "Cancel it (planned)",
     "communications_call_phone": "Call the client",
+    "communications_calls_list": "Its calls",
 }
 
 

@@ -4,6 +4,8 @@ Development needs nothing set: SQLite next to manage.py, DEBUG off unless asked 
 Production fails loudly on a missing secret instead of running with a default one.
 """
 
+import datetime as dt
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -21,6 +23,8 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = "insecure-development-key-only-used-with-DEBUG-on-0123456789"
+# Rotation: the new key in SECRET_KEY, the old one here until sessions signed with it have expired.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -39,6 +43,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "drf_standardized_errors",
     "django_fsm",
+    "axes",
     "communications_project",
     "dicts",
     "communications",
@@ -47,6 +52,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "communications_project.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -58,6 +64,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "communications_project.api.MethodNotAllowedMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "communications_project.urls"
@@ -83,7 +90,31 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # An unreachable server (not just a refusing one) must not hold a worker for the OS's minutes.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    )
+# While the database is unreachable every request answers 503 database_unavailable with this
+# Retry-After (seconds).
+DATABASE_RETRY_AFTER = env.int("DATABASE_RETRY_AFTER", default=5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Admin login throttling (django-axes, docs/SECURITY.md): after AXES_FAILURE_LIMIT wrong passwords
+# for one username from one address, that pair is refused (429) for the cool-off, even with the
+# right password. Another address or another username is not affected.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "communications_project.middleware.client_ip"
+# How many proxies in front of gunicorn append to X-Forwarded-For (0: trust only REMOTE_ADDR).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -116,7 +147,7 @@ WHITENOISE_USE_FINDERS = DEBUG
 # that already redirects), but the defaults are the safe ones whenever DEBUG is off.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
@@ -194,19 +225,45 @@ ASTERISK_RING_TIMEOUT = env.int("ASTERISK_RING_TIMEOUT", default=30)  # seconds 
 ASTERISK_BREAKER_FAILURES = env.int("ASTERISK_BREAKER_FAILURES", default=3)
 ASTERISK_BREAKER_COOLDOWN = env.float("ASTERISK_BREAKER_COOLDOWN", default=30.0)
 TELEPHONY_EVENTS_SECRET = env.str("TELEPHONY_EVENTS_SECRET", default="")
+# The ARI events listener (manage.py telephony_events): the ARI application its WebSocket
+# subscribes as, and the WebSocket URL when it is not ASTERISK_ARI_URL's (ws(s)://…/ari/events).
+ASTERISK_ARI_APP = env.str("ASTERISK_ARI_APP", default="crm")
+ASTERISK_ARI_EVENTS_URL = env.str("ASTERISK_ARI_EVENTS_URL", default="").rstrip("/")
 
+# Prometheus metrics at /metrics (docs/OPERATIONS.md): readable with `Authorization: Bearer
+# <METRICS_TOKEN>` or from an address in METRICS_ALLOWED_NETWORKS; with neither set, 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+try:
+    METRICS_ALLOWED_NETWORKS = [
+        ipaddress.ip_network(net, strict=False) for net in env.list("METRICS_ALLOWED_NETWORKS", default=[])
+    ]
+except ValueError as error:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {error}") from error
+
+# One JSON object per line on stderr (LOG_FORMAT=plain for a human at a terminal). Every line of a
+# request carries its request_id; phone numbers are masked and secret-named fields dropped.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or plain.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "request_context": {"()": "communications_project.observability.RequestContextFilter"},
+    },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "communications_project.observability.JsonLogFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_context"],
             "level": env.str("LOG_LEVEL", default="INFO"),
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # Django's own console handler (DEBUG only) would print every django line a second time.
+    "loggers": {"django": {"handlers": [], "level": "INFO", "propagate": True}},
 }

@@ -38,6 +38,7 @@ PERMISSIONS = {
     ("PATCH", "v2/communications/<str:uuid>/failed"): CHANGE,
     ("POST", "v2/communications/<str:uuid>/cancel"): CHANGE,
     ("POST", "v2/communications/<str:uuid>/call-phone"): "communications.call_phone",
+    ("GET", "v2/communications/<str:uuid>/calls"): VIEW,
     ("GET", "v2/dicts/communications-statuses"): AUTHENTICATED,
     ("GET", "v2/dicts/communications-methods"): AUTHENTICATED,
     ("GET", "v1/communications/id-translations"): "id_translations.view_idtranslation",
