@@ -7,6 +7,7 @@ both directions in CI (`.ci/fuzz`).
 """
 
 from django import forms
+from django.core.exceptions import FieldDoesNotExist
 from django.core.validators import RegexValidator
 from drf_spectacular.contrib.django_filters import DjangoFilterExtension
 from drf_spectacular.plumbing import build_parameter_type
@@ -20,6 +21,16 @@ from .filters import MultiValueFilter
 NO_NULL_CHARACTER = "^[^\\u0000]*$"
 # Something other than whitespace: DRF trims, and then a blank value is refused.
 NOT_BLANK = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+
+
+def _blank_in_model(field) -> bool:
+    model = getattr(getattr(field.parent, "Meta", None), "model", None)
+    if model is None or not field.source or "." in field.source:
+        return False
+    try:
+        return model._meta.get_field(field.source).blank
+    except FieldDoesNotExist:
+        return False
 
 
 def _has_pattern(field, schema: dict) -> bool:
@@ -46,6 +57,10 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         return schema
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        if direction == "response" and isinstance(field, serializers.ChoiceField) and _blank_in_model(field):
+            # ModelSerializer drops allow_blank from read-only fields, so the enum would leave out
+            # the "" such a column holds (e.g. a call's client_outcome before the PBX reports).
+            field.allow_blank = True
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
         if direction != "request" or field.read_only:
             return schema

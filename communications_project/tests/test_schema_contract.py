@@ -140,3 +140,9 @@ def test_whitespace_only_where_blank_is_refused_is_400(api):
     )
     assert response.status_code == 400
     assert ("blank", "method") in [(e["code"], e["attr"]) for e in response.json()["errors"]]
+
+
+def test_a_read_only_choice_of_a_blankable_column_admits_blank(schema):
+    """ModelSerializer drops allow_blank from read-only fields; the schema must not."""
+    client_outcome = schema["components"]["schemas"]["CallLog"]["properties"]["client_outcome"]
+    assert {"$ref": "#/components/schemas/BlankEnum"} in client_outcome["oneOf"]
