@@ -7,6 +7,8 @@ from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from .db import replica_report
+
 logger = logging.getLogger("communications_project.health")
 
 
@@ -31,4 +33,4 @@ def readyz(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"status": "unavailable", "reason": reason}, status=503)
     if pending:
         return JsonResponse({"status": "unavailable", "reason": f"{len(pending)} migrations not applied"}, status=503)
-    return JsonResponse({"status": "ok"})
+    return JsonResponse({"status": "ok", **replica_report()})  # the replica's state never fails readiness

@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "communications_project.db.ReadYourWritesMiddleware",
     "communications_project.api.MethodNotAllowedMiddleware",
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
@@ -99,6 +100,25 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 # Retry-After (seconds).
 DATABASE_RETRY_AFTER = env.int("DATABASE_RETRY_AFTER", default=5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# A PostgreSQL streaming replica for reads (SPEC §9, docs/SCALING.md); communications_project/db.py
+# decides which reads go there. Unset: everything on the primary, and nothing else is needed.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+REDIS_URL = env.str("REDIS_URL", default="")  # where each user's last write position is kept
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=5.0)
+REPLICA_CHECK_SECONDS = env.float("REPLICA_CHECK_SECONDS", default=2.0)  # per process
+if DATABASE_REPLICA_URL:
+    if not REDIS_URL:
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL needs REDIS_URL (read-your-writes positions live there).")
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    if not all("postgresql" in DATABASES[alias]["ENGINE"] for alias in ("default", "replica")):
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL needs PostgreSQL for both DATABASE_URL and the replica.")
+    # Seconds; an unreachable replica is skipped for the primary, so it must not hold a request long.
+    DATABASES["replica"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 2)
+    DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}  # a test run has no replica of its test database
+DATABASE_ROUTERS = ["communications_project.db.ReplicaRouter"]
 
 # Admin login throttling (django-axes, docs/SECURITY.md): after AXES_FAILURE_LIMIT wrong passwords
 # for one username from one address, that pair is refused (429) for the cool-off, even with the

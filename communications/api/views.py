@@ -19,6 +19,7 @@ from communications_project.api import (
     expected_version,
     reject_unknown_params,
 )
+from communications_project.db import reads_replica
 from communications_project.idempotency import idempotency_key_parameter, run_idempotent
 from communications_project.permissions import ADD, CHANGE, DELETE, VIEW
 
@@ -115,6 +116,7 @@ class CommunicationViewSet(viewsets.GenericViewSet):
         parameters=[VIEW_PARAM, INCLUDE_PARAM],
         responses={200: CommunicationWithHistorySerializer},
     )
+    @reads_replica
     def retrieve(self, request, uuid: str, **kwargs):
         view = _choice_param(request, "view", set(VIEWS), "full")
         include = _choice_param(request, "include", {"", "history"}, "")
@@ -139,6 +141,7 @@ class CommunicationViewSet(viewsets.GenericViewSet):
         ],
         responses={200: CommunicationShortSerializer(many=True)},
     )
+    @reads_replica
     def list(self, request, **kwargs):
         reject_unknown_params(request, LIST_PARAMS | set(CommunicationFilterSet.base_filters))
         view = _choice_param(request, "view", set(VIEWS), "short")
@@ -153,6 +156,7 @@ class CommunicationViewSet(viewsets.GenericViewSet):
         operation_id="communications_collection",
     )
     @action(detail=False, methods=["post"], filter_backends=[], pagination_class=None)
+    @reads_replica
     def collection(self, request, **kwargs):
         params = CollectionRequestSerializer(data=request.data)
         params.is_valid(raise_exception=True)
@@ -168,11 +172,13 @@ class CommunicationViewSet(viewsets.GenericViewSet):
 
     @extend_schema(summary="What the CRM card shows", responses={200: PrimaryInfoSerializer})
     @action(detail=True, methods=["get"], url_path="primary-info", filter_backends=[], pagination_class=None)
+    @reads_replica
     def primary_info(self, request, uuid: str, **kwargs):
         return Response(PrimaryInfoSerializer(selectors.communication_get(uuid)).data)
 
     @extend_schema(summary="History of a communication", responses={200: HistoryEntrySerializer(many=True)})
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    @reads_replica
     def history(self, request, uuid: str, **kwargs):
         communication = selectors.communication_get(uuid)
         return Response(HistoryEntrySerializer(selectors.communication_history(communication), many=True).data)

@@ -5,6 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from communications_project.api import TOO_LARGE, UUID_PATTERN, reject_unknown_params
+from communications_project.db import reads_replica
 from communications_project.filters import MultiValueWidget, parse_uuid
 
 from ..models import ORACLE_ID_MAX, IdTranslation
@@ -69,6 +70,7 @@ class IdTranslationView(APIView):
         ],
         responses={200: IdTranslationLookupSerializer},
     )
+    @reads_replica
     def get(self, request, **kwargs):
         reject_unknown_params(request, {"flora_uuid", "oracle_id"})
         flora_uuids = _values(request, "flora_uuid", parse_uuid)
