@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -31,7 +32,8 @@ from .errors import DomainError
 from .models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
-KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII, no spaces
+KEY_PATTERN = r"^[!-~]{1,255}$"  # visible ASCII, no spaces
+KEY_RE = re.compile(KEY_PATTERN)
 # A claim older than this with no answer belongs to a request that died; a retry may take it over.
 ABANDONED_AFTER = dt.timedelta(minutes=2)
 # An unanswered, unlocked claim of atomic work older than this lost its request (the owner locks
@@ -103,11 +105,22 @@ def _claim(*, user, scope: str, key: str, fingerprint: str, locked_while_working
     return _Replay(existing.response_status, existing.response_body, existing.response_location)
 
 
+def idempotency_key_parameter(description: str) -> OpenApiParameter:
+    """The header as the schema states it: the pattern the server checks."""
+    return OpenApiParameter(
+        HEADER,
+        {"type": "string", "pattern": KEY_PATTERN, "minLength": 1, "maxLength": 255},
+        location=OpenApiParameter.HEADER,
+        required=False,
+        description=description,
+    )
+
+
 def _key_from(request: Request) -> str | None:
     key = request.headers.get(HEADER)
     if key is None:
         return None
-    if not KEY_RE.match(key):
+    if not KEY_RE.fullmatch(key):
         raise ValidationError(
             {HEADER: ValidationError("1 to 255 visible ASCII characters, no spaces.", code="invalid")}
         )
