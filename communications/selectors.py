@@ -5,6 +5,7 @@ from collections.abc import Iterable
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
+from communications_project.db import fall_back_to_primary
 from communications_project.errors import NotFound
 from id_translations.models import IdTranslation
 
@@ -33,6 +34,8 @@ def _parse_uuid(value: str | uuid_lib.UUID) -> uuid_lib.UUID | None:
 def communication_get(uuid: str | uuid_lib.UUID) -> Communication:
     parsed = _parse_uuid(uuid)
     communication = communication_queryset().filter(uuid=parsed).first() if parsed else None
+    if communication is None and parsed and fall_back_to_primary():  # the replica may not have it yet
+        communication = communication_queryset().filter(uuid=parsed).first()
     if communication is None:
         raise NotFound("Communication not found.")
     return communication

@@ -6,6 +6,7 @@ racing on one communication never both win; the loser sees the winner's result.
 
 import datetime as dt
 import uuid as uuid_lib
+from functools import partial
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -14,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import can_proceed
 
+from communications_project import observability
 from communications_project.errors import NotFound, PreconditionFailed, TransitionNotAllowed
 from dicts.models import CommunicationMethod
 
@@ -344,6 +346,17 @@ def communication_transition(
         status_from=before["status"],
         status_to=communication.status,
         changes=changes,
+    )
+    # One log line and one sample per transition that actually committed.
+    transaction.on_commit(
+        partial(
+            observability.record_transition,
+            uuid=communication.uuid,
+            transition=name,
+            status_from=before["status"],
+            status_to=communication.status,
+            source=source,
+        )
     )
     return communication
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from communications import selectors as communication_selectors
 from communications import services as communication_services
 from communications.models import Communication, Direction, Kind, Source, Status
+from communications_project import observability
 from communications_project.errors import NotFound, TransitionNotAllowed
 
 from .ari import AriClient, AriConfig, TelephonyError
@@ -77,10 +78,12 @@ def call_place(
         log.state = CallState.FAILED
         log.error = f"{error.code}: {error.detail}"
         log.save(update_fields=["state", "error"])
+        observability.record_telephony_call(outcome=error.code, log=log)
         raise
     # Only from requested: a channel that failed at once may already have been reported ended.
     CallLog.objects.filter(pk=log.pk, state=CallState.REQUESTED).update(state=CallState.PLACED)
     log.refresh_from_db()
+    observability.record_telephony_call(outcome="placed", log=log)
     _after_placed(communication, log)
     return log
 
@@ -189,6 +192,7 @@ def call_event(
         return log
     log.save(update_fields=changed)
     if "state" in changed and log.state == CallState.ENDED:
+        transaction.on_commit(observability.TELEPHONY_CALLS_ENDED.labels(outcome=log.outcome).inc)
         logger.info(
             "call %s ended: %s, cause %s, %s s",
             log.channel_id,

@@ -63,8 +63,11 @@ class CallLogSerializer(serializers.ModelSerializer):
         return data
 
 
-class CallEventSerializer(serializers.Serializer):
+class CallEventSerializer(StrictSerializer):
     """What the PBX reports. Tolerant: extra keys are ignored, numbers may come as strings."""
+
+    unknown_fields = "ignore"
+    digit_strings = frozenset({"cause", "duration_sec"})
 
     channel_id = serializers.CharField(max_length=64)
     event = serializers.CharField(max_length=32, help_text="answered or hangup (and their synonyms).")
