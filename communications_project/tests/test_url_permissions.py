@@ -55,6 +55,7 @@ EXEMPT = {
     "readyz": "readiness probe: open, says only ready or not",
     "metrics": "Prometheus: its own bearer token or allow-list (docs/OPERATIONS.md)",
     "admin/": "the Django admin: staff login and its own permissions (admin tests)",
+    "i18n/": "Django's set_language: sets the language cookie, reads and writes no data",
 }
 
 
