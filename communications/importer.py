@@ -742,11 +742,37 @@ class Loader:
                         "changed",
                         f"Differs from the stored communication {uuid}; --update-existing rewrites it.",
                     )
+        updates = self._untouched(updates, counts)
         creates += self._translate(new, counts)
         self._create(creates, now)
         counts.created += len(creates)
         self._update(updates, now)
         counts.updated += len(updates)
+
+    def _untouched(self, updates: list[tuple[Row, dict]], counts: ImportCounts) -> list[tuple[Row, dict]]:
+        """The updates whose communication nobody changed in this service since it was imported: a
+        re-delivered file must not overwrite an operator's or the API's work."""
+        if not updates:
+            return []
+        edited = set(
+            CommunicationHistory.objects.filter(communication_id__in=[row.uuid for row, _ in updates])
+            .exclude(source=Source.IMPORT)
+            .values_list("communication_id", flat=True)
+        )
+        kept = []
+        for row, changes in updates:
+            if uuid_lib.UUID(row.uuid) in edited:
+                counts.rejected += 1
+                self.report.row(
+                    row,
+                    row.oracle_id,
+                    ",".join(changes),
+                    "edited_in_service",
+                    f"The communication {row.uuid} was changed in this service since its import; not overwritten.",
+                )
+            else:
+                kept.append((row, changes))
+        return kept
 
     def _translate(self, rows: list[Row], counts: ImportCounts) -> list[Row]:
         """Store the rows' new translations; answer the rows whose translation was stored (another

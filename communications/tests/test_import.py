@@ -493,3 +493,20 @@ def test_jsonl_rows_are_checked_for_types_too(tmp_path):
         ("9", "", "invalid_json"),
     ]
     assert sorted(IdTranslation.objects.values_list("oracle_id", flat=True)) == [601, 610]
+
+
+def test_update_existing_never_overwrites_what_was_changed_in_the_service(tmp_path):
+    from communications import services
+
+    run("good.csv", tmp_path)
+    edited = by_oracle_id()[101]
+    services.communication_delete(uuid=edited.uuid, actor=None, source="admin")
+    status, summary, report = run("changed.csv", tmp_path, "--update-existing")
+    assert status == 1
+    assert "created: 0, updated: 1, unchanged: 3, rejected: 1" in summary
+    assert [(row["oracle_id"], row["column"], row["code"]) for row in report] == [
+        ("101", "subject", "edited_in_service")
+    ]
+    assert by_oracle_id()[101].subject == "Тест-драйв"
+    assert by_oracle_id()[101].date_deleted is not None
+    assert by_oracle_id()[104].status == "done"
