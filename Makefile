@@ -50,6 +50,7 @@ fuzz: venv
 
 bench: venv
 	$(BIN)/python bench/import_id_translations.py
+	$(BIN)/python bench/import_communications.py
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3
