@@ -155,3 +155,20 @@ def add_links(result, generator, request, public):
         if operation_id in operation_ids
     }
     return result
+
+
+def add_database_unavailable(result, generator, request, public):
+    """Every operation may answer 503 database_unavailable, with Retry-After, while the database is down."""
+    retry_after = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}}
+    for path in result["paths"].values():
+        for operation in path.values():
+            responses = operation["responses"]
+            if "503" in responses:
+                responses["503"]["description"] += " Or database_unavailable: the database cannot be reached."
+            else:
+                responses["503"] = {
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+                    "description": "database_unavailable: the database cannot be reached; retry later.",
+                }
+            responses["503"]["headers"] = retry_after
+    return result

@@ -222,6 +222,7 @@ SPECTACULAR_SETTINGS = {
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
         "communications_project.schema.require_bodies",
         "communications_project.schema.add_links",
+        "communications_project.schema.add_database_unavailable",
     ],
 }
 

@@ -89,6 +89,14 @@ def test_a_created_communication_links_to_what_can_be_done_with_it(schema):
 # The server refuses what the schema forbids.
 
 
+def test_every_operation_states_the_503_of_a_database_outage_with_retry_after(schema):
+    for path, method, operation in _operations(schema):
+        outage = operation["responses"].get("503")
+        assert outage, f"{method} {path}"
+        assert "database_unavailable" in outage["description"]
+        assert "Retry-After" in outage["headers"]
+
+
 @pytest.mark.parametrize("header", ["", "abc", '"3', "W/3", '"1234567890"', "3 4"])
 def test_a_malformed_if_match_is_400_and_changes_nothing(api, header):
     communication = CommunicationFactory(kind=Kind.PLANNED)
