@@ -31,7 +31,7 @@ serve: venv
 		$(RUN_ENV) $(BIN)/python manage.py telephony_events & listener=$$!; \
 		trap 'kill $$listener 2>/dev/null; wait $$listener' EXIT INT TERM; \
 	fi; \
-	$(RUN_ENV) $(BIN)/gunicorn communications_project.wsgi --bind $(HOST):$(PORT) --workers 2 --access-logfile -
+	$(RUN_ENV) $(BIN)/gunicorn communications_project.wsgi --bind $(HOST):$(PORT) --workers 2
 
 test: venv
 	DEBUG=1 DATABASE_URL=sqlite://:memory: $(BIN)/python manage.py makemigrations --check --dry-run

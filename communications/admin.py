@@ -534,7 +534,7 @@ class CommunicationAdmin(admin.ModelAdmin):
                 False,
             )
         conditions = []
-        if term.isdigit() and len(term) <= 19:  # an Oracle ID
+        if term.isascii() and term.isdigit() and len(term) <= 19:  # an Oracle ID
             # Looked up first: "uuid IN (subquery) OR phone = …" would read the whole table, while
             # "uuid = … OR phone = …" combines two index scans.
             flora_uuids = list(IdTranslation.objects.filter(oracle_id=int(term)).values_list("flora_uuid", flat=True))

@@ -422,7 +422,8 @@ class Rules:
             problems.append(("oracle_id", "required", "Required."))
             return None
         if isinstance(value, str):
-            value = int(value.strip()) if value.strip().isdigit() else 0
+            text = value.strip()
+            value = int(text) if text.isascii() and text.isdigit() else 0  # "²" and "١٢" are digits to str
         if type(value) is not int or not 1 <= value <= ORACLE_ID_MAX:
             problems.append(("oracle_id", "invalid", f"Must be a whole number from 1 to {ORACLE_ID_MAX}."))
             return None
@@ -754,8 +755,12 @@ class Loader:
         re-delivered file must not overwrite an operator's or the API's work."""
         if not updates:
             return []
+        uuids = [row.uuid for row, _ in updates]
+        # Locked first, in a stable order: a PATCH or transition that commits meanwhile is then in
+        # the history read below, and none can slip in between this check and the UPDATE.
+        list(Communication.objects.select_for_update().filter(uuid__in=uuids).order_by("uuid").values_list("pk"))
         edited = set(
-            CommunicationHistory.objects.filter(communication_id__in=[row.uuid for row, _ in updates])
+            CommunicationHistory.objects.filter(communication_id__in=uuids)
             .exclude(source=Source.IMPORT)
             .values_list("communication_id", flat=True)
         )

@@ -88,7 +88,7 @@ def _parse(row: list[str], match=UUID_RE.match) -> tuple[str, int]:
     if match(flora_uuid) is None:
         raise ValueError("flora_uuid is not a UUID (8-4-4-4-12 hex digits)")
     text = row[1].strip()
-    oracle_id = int(text) if text.isdigit() else 0
+    oracle_id = int(text) if text.isascii() and text.isdigit() else 0
     if not 1 <= oracle_id <= ORACLE_ID_MAX:
         raise ValueError(f"oracle_id is not a whole number from 1 to {ORACLE_ID_MAX}")
     return flora_uuid, oracle_id

@@ -27,7 +27,7 @@ from django.utils import timezone
 from websockets.exceptions import InvalidStatus, WebSocketException
 from websockets.sync.client import connect
 
-from communications_project.errors import NotFound
+from communications_project.errors import DATABASE_UNAVAILABLE_ERRORS, NotFound
 
 from . import services
 from .ari import AriClient, AriConfig, TelephonyError
@@ -233,7 +233,7 @@ class Listener:
                 channel_id,
                 "hangup",
                 at=at,
-                cause=cause if isinstance(cause, int) and 0 <= cause <= 65535 else None,
+                cause=cause if isinstance(cause, int) and 0 <= cause <= 32767 else None,
                 cause_txt=cause_txt if isinstance(cause_txt, str) else None,
             )
             self.channels[channel_id] = self.channels[channel_id] or time.monotonic()
@@ -244,7 +244,7 @@ class Listener:
         except NotFound:  # deleted with its communication meanwhile
             self.channels.pop(channel_id, None)
             return
-        except DatabaseError:
+        except DATABASE_UNAVAILABLE_ERRORS:
             raise  # reconnect, then reconcile
         except Exception:  # one bad event must not stop the outcomes of every other call
             logger.exception("telephony events: %s of %s could not be applied", event, channel_id)

@@ -16,7 +16,7 @@ from communications.models import Communication, Direction, Kind, Source, Status
 from communications_project import observability
 from communications_project.errors import NotFound, TransitionNotAllowed
 
-from .ari import AriClient, AriConfig, TelephonyError
+from .ari import AriClient, AriConfig, TelephonyError, TelephonyTimeout
 from .models import CallLog, CallState, ClientOutcome
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,9 @@ def call_place(
             variables={"COMMUNICATION_UUID": str(communication.uuid)},
         )
     except TelephonyError as error:
-        log.state = CallState.FAILED
+        # A timed-out originate may have rung all the same: the call stays open, so the events
+        # listener follows it and its reconciliation ends it if ARI never knew the channel.
+        log.state = CallState.PLACED if isinstance(error, TelephonyTimeout) else CallState.FAILED
         log.error = f"{error.code}: {error.detail}"
         log.save(update_fields=["state", "error"])
         observability.record_telephony_call(outcome=error.code, log=log)

@@ -218,6 +218,14 @@ def test_search_finds_by_oracle_id(operator):
     assert [c.pk for c in operator.get(LIST_URL, {"q": "4402117"}).context["cl"].result_list] == [wanted.pk]
 
 
+@pytest.mark.parametrize("term", ["²", "١٢", "٣٣٣٣٣٣٣٣٣٣٣٣٣٣٣٣٣٣٣٣"])
+def test_a_search_of_other_digits_finds_nothing_without_an_error(operator, term):
+    CommunicationFactory(details={"phone": "+79035550101"})
+    response = operator.get(LIST_URL, {"q": term})
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == []
+
+
 def test_filters_are_offered(operator):
     body = operator.get(LIST_URL).content.decode()
     for link in (

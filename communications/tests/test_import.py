@@ -134,6 +134,19 @@ def test_each_rule_rejects_its_row_and_the_good_rows_around_it_are_imported(tmp_
     assert set(IdTranslation.objects.values_list("oracle_id", flat=True)) == {*range(300, 332), 398}
 
 
+@pytest.mark.parametrize("oracle_id", ["²", "١٢", "12x"])
+def test_an_oracle_id_of_other_digits_is_rejected_not_a_crash(tmp_path, oracle_id):
+    good, other = (DATA / "good.jsonl").read_text(encoding="utf-8").splitlines()[:2]
+    other = json.loads(other)
+    other["oracle_id"] = oracle_id
+    path = tmp_path / "digits.jsonl"
+    path.write_text(good + "\n" + json.dumps(other, ensure_ascii=False) + "\n", encoding="utf-8")
+    status, summary, report = run(path, tmp_path)
+    assert status == 1
+    assert [(row["line"], row["column"], row["code"]) for row in report] == [("2", "oracle_id", "invalid")]
+    assert list(IdTranslation.objects.values_list("oracle_id", flat=True)) == [101]
+
+
 def _violating_rows() -> dict[str, dict]:
     """For each CHECK constraint of the table, a row of the file that would break it."""
     good = {

@@ -73,7 +73,7 @@ class CallEventSerializer(StrictSerializer):
     event = serializers.CharField(max_length=32, help_text="answered or hangup (and their synonyms).")
     cause = serializers.IntegerField(
         min_value=0,
-        max_value=65535,
+        max_value=32767,  # the column is a smallint; Q.850 causes stay below 128
         required=False,
         allow_null=True,
         help_text="Q.850: 16 normal, 17 busy, 19 no answer, 21 rejected.",

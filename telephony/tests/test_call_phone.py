@@ -177,7 +177,9 @@ def test_read_timeout_returns_within_the_timeout_as_504(caller, hung_ari):
     assert elapsed < 0.5 + 2.0  # the read timeout and a margin for a busy machine (a hung server never answers)
     assert len(hung_ari.connections) == 1
     assert unchanged(communication)
-    assert CallLog.objects.get().state == "failed"
+    # It may have rung: left open for the events listener and its reconciliation to settle.
+    log = CallLog.objects.get()
+    assert log.state == "placed" and log.error.startswith("telephony_unavailable")
 
 
 @pytest.mark.parametrize(
@@ -231,7 +233,9 @@ def test_breaker_opens_and_then_answers_without_a_network_call(caller, hung_ari)
     assert time.monotonic() - started < 1.0  # no connect, no timeout to wait for
     time.sleep(0.1)
     assert len(hung_ari.connections) == 3  # no fourth connection
-    assert CallLog.objects.filter(state="failed").count() == 4
+    # The three timed-out originates may have rung (left open); the refused fourth never did.
+    assert CallLog.objects.filter(state="placed").count() == 3
+    assert CallLog.objects.filter(state="failed").count() == 1
     assert unchanged(communication)
 
 

@@ -145,7 +145,12 @@ def test_unknown_channel_is_404(pbx, placed_call):
 
 @pytest.mark.parametrize(
     "body",
-    [{"event": "hangup"}, {"channel_id": "chan-1"}, {"channel_id": "chan-1", "event": "hangup", "cause": "busy"}],
+    [
+        {"event": "hangup"},
+        {"channel_id": "chan-1"},
+        {"channel_id": "chan-1", "event": "hangup", "cause": "busy"},
+        {"channel_id": "chan-1", "event": "hangup", "cause": 40000},  # beyond the column: 400, not 500
+    ],
 )
 def test_malformed_events_are_400(pbx, placed_call, body):
     assert pbx.post(URL, body, format="json").status_code == 400

@@ -46,7 +46,7 @@ class Command(BaseCommand):
         queryset = filterset.qs
         wanted = [part.strip() for value in oracle_id for part in value.split(",") if part.strip()]
         if wanted:
-            if not all(value.isdigit() for value in wanted):
+            if not all(value.isascii() and value.isdigit() for value in wanted):
                 raise CommandError("--oracle-id takes whole numbers", returncode=2)
             translated = IdTranslation.objects.filter(oracle_id__in=[int(value) for value in wanted])
             queryset = queryset.filter(uuid__in=translated.values("flora_uuid"))
