@@ -23,8 +23,15 @@ run: venv
 	$(RUN_ENV) $(BIN)/python manage.py setup_demo --url http://$(HOST):$(PORT)
 	$(MAKE) --no-print-directory serve
 
+# With ASTERISK_ARI_URL set, the ARI events listener (call outcomes) runs beside gunicorn and
+# stops with it; killing the process group stops both.
 serve: venv
-	$(RUN_ENV) $(BIN)/gunicorn communications_project.wsgi --bind $(HOST):$(PORT) --workers 2 --access-logfile -
+	@listener=; \
+	if [ -n "$$ASTERISK_ARI_URL" ]; then \
+		$(RUN_ENV) $(BIN)/python manage.py telephony_events & listener=$$!; \
+		trap 'kill $$listener 2>/dev/null; wait $$listener' EXIT INT TERM; \
+	fi; \
+	$(RUN_ENV) $(BIN)/gunicorn communications_project.wsgi --bind $(HOST):$(PORT) --workers 2
 
 test: venv
 	DEBUG=1 DATABASE_URL=sqlite://:memory: $(BIN)/python manage.py makemigrations --check --dry-run
@@ -43,6 +50,7 @@ fuzz: venv
 
 bench: venv
 	$(BIN)/python bench/import_id_translations.py
+	$(BIN)/python bench/import_communications.py
 	$(BIN)/python bench/api_throughput.py
 
 # The API benchmark's harness at a tiny size, for CI: it must run and every request must succeed.

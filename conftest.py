@@ -3,6 +3,9 @@ from django.contrib.auth.models import Permission
 
 from communications.tests.factories import UserFactory
 
+# The admin's browser fixtures (`browser`, `logged_in`) and screenshots of failed browser tests.
+pytest_plugins = ["communications.tests.browser"]
+
 
 @pytest.fixture(autouse=True)
 def _fresh_dictionaries():

@@ -1,4 +1,5 @@
-"""A stand-in Asterisk ARI for the fuzz run: answers originates as a real one does (200, Channel).
+"""A stand-in Asterisk ARI for the fuzz run: answers originates as a real one does (200, Channel),
+and a channel look-up as for a channel already gone (404).
 
 python .ci/fake_ari.py PORT
 """
@@ -18,6 +19,11 @@ class Handler(BaseHTTPRequestHandler):
         query = {key: values[0] for key, values in parse_qs(url.query).items()}
         channel_id = query.get("channelId", "1700000000.1")
         self._answer(200, {"id": channel_id, "name": f"{query.get('endpoint')}-00000000;1", "state": "Down"})
+
+    def do_GET(self):  # noqa: N802
+        if urlparse(self.path).path.startswith("/ari/channels/"):
+            return self._answer(404, {"message": "Channel not found"})
+        self._answer(404, {"message": "Resource not found"})
 
     def _answer(self, code, body):
         data = json.dumps(body).encode()

@@ -8,7 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django_filters import rest_framework as filters
 
-from communications_project.filters import DateTimeFilter, MultiValueField, MultiValueFilter
+from communications_project.filters import DateTimeFilter, MultiValueField, MultiValueFilter, UUIDField
 from dicts import selectors as dict_selectors
 
 from .models import Communication, Direction, Kind, Status
@@ -42,9 +42,9 @@ class CommunicationFilterSet(filters.FilterSet):
     status = MultiValueFilter(item_field=_choice(Status.choices))
     kind = MultiValueFilter(item_field=_choice(Kind.choices))
     direction = MultiValueFilter(item_field=_choice(Direction.choices))
-    client_uuid = MultiValueFilter(item_field=forms.UUIDField())
-    employee_uuid = MultiValueFilter(item_field=forms.UUIDField())
-    dealer_uuid = MultiValueFilter(item_field=forms.UUIDField())
+    client_uuid = MultiValueFilter(item_field=UUIDField())
+    employee_uuid = MultiValueFilter(item_field=UUIDField())
+    dealer_uuid = MultiValueFilter(item_field=UUIDField())
     date_created_after = DateTimeFilter(field_name="date_created", lookup_expr="gte")
     date_created_before = DateTimeFilter(field_name="date_created", lookup_expr="lt")
     date_planned_start_after = DateTimeFilter(field_name="date_planned_start", lookup_expr="gte")

@@ -120,6 +120,13 @@ class Communication(models.Model):
             # Keyset pagination and the default ordering; uuid breaks ties.
             models.Index(fields=["date_created", "uuid"], name="comm_created_idx"),
             models.Index(fields=["date_planned_start", "uuid"], name="comm_planned_start_idx"),
+            # The operators' queue: planned rows still open, by when they are due ("overdue",
+            # "planned for today"). Small: only the open planned rows are in it.
+            models.Index(
+                fields=["date_planned_start", "uuid"],
+                condition=Q(kind=Kind.PLANNED, status__in=OPEN_STATUSES, date_deleted__isnull=True),
+                name="comm_open_planned_idx",
+            ),
             models.Index(fields=["date_updated"], name="comm_updated_idx"),
             models.Index(fields=["date_finish"], name="comm_finish_idx"),
             # Each list filter, then the list's order (-date_created, -uuid) read backwards: a filtered
@@ -179,8 +186,10 @@ class Communication(models.Model):
 
     @classmethod
     def transitions(cls) -> dict[str, Transition]:
-        """The state machine as data: transition method name -> Transition (sources merged)."""
-        return {t.name: t for t in cls._meta.get_field("status").get_all_transitions(cls)}
+        """The state machine as data: transition method name -> Transition (sources merged), in the
+        order the class declares them (django-fsm finds them alphabetically)."""
+        found = {t.name: t for t in cls._meta.get_field("status").get_all_transitions(cls)}
+        return {name: found[name] for name in vars(cls) if name in found}
 
     def allowed_actions(self) -> list[str]:
         """API names of the transitions possible now, in the order the model declares them."""
@@ -209,7 +218,12 @@ class Communication(models.Model):
         field=status,
         source=OPEN_STATUSES,
         target=Status.DONE,
-        custom={"action": "close", "label": _("Close as done"), "admin": True},
+        custom={
+            "action": "close",
+            "label": _("Close as done"),
+            "admin": True,
+            "form": "communications.forms.CloseForm",
+        },
     )
     def close(self, *, date_finish, result: str | None = None) -> None:
         self.date_finish = date_finish

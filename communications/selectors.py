@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from django.db import connections, router
 from django.db.models import BooleanField, Expression, ExpressionWrapper, OuterRef, Q, QuerySet, Subquery
 
+from communications_project.db import fall_back_to_primary
 from communications_project.errors import NotFound
 from id_translations.models import IdTranslation
 
@@ -68,6 +69,8 @@ def _parse_uuid(value: str | uuid_lib.UUID) -> uuid_lib.UUID | None:
 def communication_get(uuid: str | uuid_lib.UUID) -> Communication:
     parsed = _parse_uuid(uuid)
     communication = communication_queryset().filter(uuid=parsed).first() if parsed else None
+    if communication is None and parsed and fall_back_to_primary():  # the replica may not have it yet
+        communication = communication_queryset().filter(uuid=parsed).first()
     if communication is None:
         raise NotFound("Communication not found.")
     return communication
@@ -106,16 +109,21 @@ class _CompiledRowRead:
 _compiled = threading.local()  # per thread, as Django's connections are
 
 
+def _compiled_row_read(columns: Sequence[str]) -> _CompiledRowRead:
+    """For the database the router picks now (the replica inside a replica read)."""
+    key = (router.db_for_read(Communication), tuple(columns))
+    reads = _compiled.__dict__.setdefault("reads", {})
+    if key not in reads:
+        reads[key] = _CompiledRowRead(*key)
+    return reads[key]
+
+
 def communication_row(uuid: str | uuid_lib.UUID, columns: Sequence[str]) -> dict:
     """One alive communication as `communication_rows(columns)` gives it; NotFound if none."""
     parsed = _parse_uuid(uuid)
-    row = None
-    if parsed is not None:
-        key = (router.db_for_read(Communication), tuple(columns))
-        reads = _compiled.__dict__.setdefault("reads", {})
-        if key not in reads:
-            reads[key] = _CompiledRowRead(*key)
-        row = reads[key].fetch(parsed)
+    row = _compiled_row_read(columns).fetch(parsed) if parsed else None
+    if row is None and parsed and fall_back_to_primary():  # the replica may not have it yet
+        row = _compiled_row_read(columns).fetch(parsed)
     if row is None:
         raise NotFound("Communication not found.")
     return row

@@ -6,6 +6,7 @@ racing on one communication never both win; the loser sees the winner's result.
 
 import datetime as dt
 import uuid as uuid_lib
+from functools import partial
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -14,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import can_proceed
 
+from communications_project import observability
 from communications_project.errors import NotFound, PreconditionFailed, TransitionNotAllowed
 from dicts.models import CommunicationMethod
 
@@ -117,8 +119,8 @@ def _save(communication: Communication, *, actor: Actor, fields: list[str]) -> N
     communication.save(update_fields=[*fields, "version", "date_updated", "updated_by"])
 
 
-def _not_in_future(value: dt.datetime, *, attr: str) -> None:
-    if value > timezone.now() + CLOCK_SKEW:
+def check_not_in_future(value: dt.datetime, *, attr: str, now: dt.datetime | None = None) -> None:
+    if value > (now or timezone.now()) + CLOCK_SKEW:
         raise ValidationError({attr: ValidationError("Must not be in the future.", code="future")})
 
 
@@ -140,14 +142,37 @@ def check_planned_dates(kind: str, start: dt.datetime | None, finish: dt.datetim
                 )
 
 
-def _active_method(code: str) -> CommunicationMethod:
-    try:
-        method = CommunicationMethod.objects.get(code=code)
-    except CommunicationMethod.DoesNotExist:
+def check_method_active(code: str, method: CommunicationMethod | None) -> CommunicationMethod:
+    """`method` is the dictionary's row for `code`, or None when there is none."""
+    if method is None:
         raise ValidationError({"method": ValidationError(f"Unknown method '{code}'.", code="invalid_choice")})
     if not method.is_active:
         raise ValidationError({"method": ValidationError(f"Method '{code}' is not in use.", code="method_inactive")})
     return method
+
+
+def _active_method(code: str) -> CommunicationMethod:
+    return check_method_active(code, CommunicationMethod.objects.filter(code=code).first())
+
+
+def check_finish_after_start(date_start: dt.datetime | None, date_finish: dt.datetime) -> None:
+    if date_start and date_finish < date_start:
+        raise ValidationError({"date_finish": ValidationError("Must not be before the start.", code="before_start")})
+
+
+FAIL_REASONS = tuple(FailReason.values)
+
+
+def check_fail_reason(fail_reason: Any) -> str:
+    if fail_reason not in FAIL_REASONS:
+        raise ValidationError(
+            {
+                "fail_reason": ValidationError(
+                    f"Required; one of: {', '.join(FailReason.values)}.", code="invalid_choice"
+                )
+            }
+        )
+    return fail_reason
 
 
 @transaction.atomic
@@ -176,7 +201,7 @@ def communication_create(
     if kind == Kind.ACTUAL:
         if date_start is None:
             date_start = now
-        _not_in_future(date_start, attr="date_start")
+        check_not_in_future(date_start, attr="date_start")
     elif date_start is not None:
         raise ValidationError(
             {
@@ -269,26 +294,15 @@ def _transition_params(communication: Communication, name: str, params: dict[str
     now = timezone.now()
     if name == "start":
         date_start = params.get("date_start") or now
-        _not_in_future(date_start, attr="date_start")
+        check_not_in_future(date_start, attr="date_start")
         return {"date_start": date_start}
     if name == "close":
         date_finish = params.get("date_finish") or now
-        _not_in_future(date_finish, attr="date_finish")
-        if communication.date_start and date_finish < communication.date_start:
-            raise ValidationError(
-                {"date_finish": ValidationError("Must not be before the start.", code="before_start")}
-            )
+        check_not_in_future(date_finish, attr="date_finish")
+        check_finish_after_start(communication.date_start, date_finish)
         return {"date_finish": date_finish, "result": params.get("result")}
     if name == "fail":
-        fail_reason = params.get("fail_reason")
-        if fail_reason not in FailReason.values:
-            raise ValidationError(
-                {
-                    "fail_reason": ValidationError(
-                        f"Required; one of: {', '.join(FailReason.values)}.", code="invalid_choice"
-                    )
-                }
-            )
+        fail_reason = check_fail_reason(params.get("fail_reason"))
         return {"fail_reason": fail_reason, "comment": params.get("comment")}
     if name == "cancel":
         return {"cancel_reason": params.get("cancel_reason") or ""}
@@ -332,6 +346,17 @@ def communication_transition(
         status_from=before["status"],
         status_to=communication.status,
         changes=changes,
+    )
+    # One log line and one sample per transition that actually committed.
+    transaction.on_commit(
+        partial(
+            observability.record_transition,
+            uuid=communication.uuid,
+            transition=name,
+            status_from=before["status"],
+            status_to=communication.status,
+            source=source,
+        )
     )
     return communication
 

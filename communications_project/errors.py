@@ -3,15 +3,34 @@
 Services raise `DomainError` subclasses (or Django's `ValidationError`); views never catch them.
 """
 
+import logging
+import sys
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from drf_standardized_errors.formatter import ExceptionFormatter
 from drf_standardized_errors.handler import ExceptionHandler
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.serializers import as_serializer_error
+
+from . import observability
+
+logger = logging.getLogger("communications_project.errors")
+
+# What a lost or refused database connection raises (connection refused, server restarting,
+# connection terminated, statement or lock timeouts): transient, worth a retry, never a 500.
+DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+try:  # the driver's own classes, for the rare paths where Django does not wrap them
+    import psycopg
+
+    DATABASE_UNAVAILABLE_ERRORS += (psycopg.OperationalError, psycopg.InterfaceError)
+except ImportError:  # SQLite only
+    pass
 
 
 class DomainError(Exception):
@@ -20,6 +39,7 @@ class DomainError(Exception):
     status_code: int = status.HTTP_400_BAD_REQUEST
     code: str = "invalid"
     default_detail: str = "The request cannot be completed."
+    retry_after: int | None = None  # seconds, sent as Retry-After
 
     def __init__(self, detail: str | None = None, *, extra: dict[str, Any] | None = None):
         self.detail = detail or self.default_detail
@@ -52,12 +72,23 @@ class RequestTooLarge(DomainError):
     default_detail = "The request body is larger than this service accepts."
 
 
+class DatabaseUnavailable(DomainError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "database_unavailable"
+    default_detail = "The database is unavailable; retry shortly."
+
+    @property
+    def retry_after(self) -> int:
+        return settings.DATABASE_RETRY_AFTER
+
+
 class _APIDomainError(exceptions.APIException):
     """DRF's view of a DomainError, so the standard formatter can render it."""
 
     def __init__(self, error: DomainError):
         self.status_code = error.status_code
         self.extra = error.extra
+        self.wait = error.retry_after  # DRF's name for what becomes Retry-After
         super().__init__(detail=error.detail, code=error.code)
 
 
@@ -73,7 +104,9 @@ class ErrorFormatter(ExceptionFormatter):
 
 class ErrorHandler(ExceptionHandler):
     def convert_known_exceptions(self, exc: Exception) -> Exception:
-        if isinstance(exc, RequestDataTooBig):
+        if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
+            exc = _database_unavailable(exc)
+        elif isinstance(exc, RequestDataTooBig):
             exc = RequestTooLarge()
         elif isinstance(exc, SuspiciousOperation):  # e.g. more than 1,000 query parameters
             exc = exceptions.ParseError(str(exc))
@@ -83,12 +116,33 @@ class ErrorHandler(ExceptionHandler):
             return exceptions.ValidationError(detail=as_serializer_error(exc))
         return super().convert_known_exceptions(exc)
 
+    def get_response(self, exc, data):
+        # Errors are JSON wherever they happen: the schema (YAML) and its HTML pages too. An HTML
+        # error page would also ask the database for the user again, during an outage.
+        request = self.context.get("request")
+        if request is not None:
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
+        return super().get_response(exc, data)
+
     def report_exception(self, exc, response) -> None:
         # A DomainError is an answer given on purpose (e.g. 503 while Asterisk is down), not a
         # crash: it is not reported as a server error.
-        if isinstance(self.exc, DomainError):
+        if isinstance(self.exc, (DomainError, *DATABASE_UNAVAILABLE_ERRORS)):
+            response._has_been_logged = True  # Django would log it again as an error
             return
         super().report_exception(exc, response)
+
+
+def _database_unavailable(error: Exception) -> DatabaseUnavailable:
+    """Count and log one line (no traceback: an outage would flood the log) for a lost database."""
+    observability.DATABASE_ERRORS.labels(error=type(error).__name__).inc()
+    logger.warning("database unavailable", extra={"error": type(error).__name__, "reason": _first_line(error)})
+    return DatabaseUnavailable()
+
+
+def _first_line(error: Exception) -> str:
+    # psycopg's messages name the host and port, never the password.
+    return str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
 
 
 def _plain_error(status_code: int, error_type: str, code: str, detail: str) -> JsonResponse:
@@ -102,4 +156,13 @@ def not_found(request, exception=None) -> JsonResponse:
 
 
 def server_error(request) -> JsonResponse:
+    """Whatever failed outside DRF's views (admin, sessions, middleware). Django calls this inside
+    its `except` block, so the exception is still at hand: a lost database is a 503, not a 500."""
+    error = sys.exc_info()[1]
+    if isinstance(error, DATABASE_UNAVAILABLE_ERRORS):
+        unavailable = _database_unavailable(error)
+        response = _plain_error(503, "server_error", unavailable.code, unavailable.detail)
+        response["Retry-After"] = str(unavailable.retry_after)
+        response._has_been_logged = True  # logged above, in one line instead of a traceback
+        return response
     return _plain_error(500, "server_error", "error", "Server Error (500)")

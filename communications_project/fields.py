@@ -36,5 +36,7 @@ class DateTimeField(serializers.DateTimeField):
 
 class UTCIsoDateTimeField(IsoDateTimeField):
     def clean(self, value):
+        if value == "":  # `?date_updated_after=`: present but empty is a mistake, not "no filter"
+            raise ValidationError("Must not be empty.", code="blank")
         parsed = super().clean(value)
         return to_utc(parsed) if parsed is not None else None

@@ -4,10 +4,13 @@ Every multi-value filter takes repeated (`?status=done&status=failed`) and comma
 (`?status=done,failed`) values; the item field validates each value.
 """
 
+import uuid
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django_filters import rest_framework as filters
 
+from .api import UUID_RE
 from .fields import UTCIsoDateTimeField
 
 
@@ -16,7 +19,22 @@ class MultiValueWidget(forms.Widget):
 
     def value_from_datadict(self, data, files, name):
         values = data.getlist(name) if hasattr(data, "getlist") else [data.get(name)]
-        return [part.strip() for value in values if value for part in value.split(",") if part.strip()]
+        # An empty value (`?status=`, `?status=done,`) is kept, so that the item field refuses it.
+        return [part.strip() for value in values if value is not None for part in value.split(",")]
+
+
+def parse_uuid(text: str) -> uuid.UUID:
+    """A UUID in its canonical form only (ValueError otherwise), as the schema states it."""
+    if not UUID_RE.fullmatch(text):
+        raise ValueError(text)
+    return uuid.UUID(text)
+
+
+class UUIDField(forms.UUIDField):
+    def to_python(self, value):
+        if value not in self.empty_values and not UUID_RE.fullmatch(str(value)):
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
 
 
 class MultiValueField(forms.Field):

@@ -4,6 +4,8 @@ Development needs nothing set: SQLite next to manage.py, DEBUG off unless asked 
 Production fails loudly on a missing secret instead of running with a default one.
 """
 
+import datetime as dt
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -21,6 +23,8 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = "insecure-development-key-only-used-with-DEBUG-on-0123456789"
+# Rotation: the new key in SECRET_KEY, the old one here until sessions signed with it have expired.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -39,6 +43,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "drf_standardized_errors",
     "django_fsm",
+    "axes",
     "communications_project",
     "dicts",
     "communications",
@@ -47,6 +52,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "communications_project.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -57,6 +63,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "communications_project.db.ReadYourWritesMiddleware",
+    "communications_project.api.MethodNotAllowedMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "communications_project.urls"
@@ -82,7 +91,50 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # An unreachable server (not just a refusing one) must not hold a worker for the OS's minutes.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    )
+# While the database is unreachable every request answers 503 database_unavailable with this
+# Retry-After (seconds).
+DATABASE_RETRY_AFTER = env.int("DATABASE_RETRY_AFTER", default=5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# A PostgreSQL streaming replica for reads (SPEC §9, docs/SCALING.md); communications_project/db.py
+# decides which reads go there. Unset: everything on the primary, and nothing else is needed.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+REDIS_URL = env.str("REDIS_URL", default="")  # where each user's last write position is kept
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=5.0)
+REPLICA_CHECK_SECONDS = env.float("REPLICA_CHECK_SECONDS", default=2.0)  # per process
+if DATABASE_REPLICA_URL:
+    if not REDIS_URL:
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL needs REDIS_URL (read-your-writes positions live there).")
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    if not all("postgresql" in DATABASES[alias]["ENGINE"] for alias in ("default", "replica")):
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL needs PostgreSQL for both DATABASE_URL and the replica.")
+    # Seconds; an unreachable replica is skipped for the primary, so it must not hold a request long.
+    DATABASES["replica"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 2)
+    DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}  # a test run has no replica of its test database
+DATABASE_ROUTERS = ["communications_project.db.ReplicaRouter"]
+
+# Admin login throttling (django-axes, docs/SECURITY.md): after AXES_FAILURE_LIMIT wrong passwords
+# for one username from one address, that pair is refused (429) for the cool-off, even with the
+# right password. Another address or another username is not affected.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "communications_project.middleware.client_ip"
+# How many proxies in front of gunicorn append to X-Forwarded-For (0: trust only REMOTE_ADDR).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -115,7 +167,7 @@ WHITENOISE_USE_FINDERS = DEBUG
 # that already redirects), but the defaults are the safe ones whenever DEBUG is off.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
@@ -132,7 +184,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["communications_project.renderers.ORJSONRenderer"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_standardized_errors.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "communications_project.schema.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
@@ -156,6 +208,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # A PATCH body has the fields its serializer requires (a transition's `fail_reason`), not all optional.
+    "COMPONENT_SPLIT_PATCH": False,
     # Responses list the fields they may carry; `view=short` and `include=` choose among them.
     "COMPONENT_NO_READ_ONLY_REQUIRED": True,
     "ENUM_NAME_OVERRIDES": {
@@ -166,6 +220,9 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
+        "communications_project.schema.require_bodies",
+        "communications_project.schema.add_links",
+        "communications_project.schema.add_database_unavailable",
     ],
 }
 
@@ -192,19 +249,45 @@ ASTERISK_RING_TIMEOUT = env.int("ASTERISK_RING_TIMEOUT", default=30)  # seconds 
 ASTERISK_BREAKER_FAILURES = env.int("ASTERISK_BREAKER_FAILURES", default=3)
 ASTERISK_BREAKER_COOLDOWN = env.float("ASTERISK_BREAKER_COOLDOWN", default=30.0)
 TELEPHONY_EVENTS_SECRET = env.str("TELEPHONY_EVENTS_SECRET", default="")
+# The ARI events listener (manage.py telephony_events): the ARI application its WebSocket
+# subscribes as, and the WebSocket URL when it is not ASTERISK_ARI_URL's (ws(s)://…/ari/events).
+ASTERISK_ARI_APP = env.str("ASTERISK_ARI_APP", default="crm")
+ASTERISK_ARI_EVENTS_URL = env.str("ASTERISK_ARI_EVENTS_URL", default="").rstrip("/")
 
+# Prometheus metrics at /metrics (docs/OPERATIONS.md): readable with `Authorization: Bearer
+# <METRICS_TOKEN>` or from an address in METRICS_ALLOWED_NETWORKS; with neither set, 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+try:
+    METRICS_ALLOWED_NETWORKS = [
+        ipaddress.ip_network(net, strict=False) for net in env.list("METRICS_ALLOWED_NETWORKS", default=[])
+    ]
+except ValueError as error:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {error}") from error
+
+# One JSON object per line on stderr (LOG_FORMAT=plain for a human at a terminal). Every line of a
+# request carries its request_id; phone numbers are masked and secret-named fields dropped.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or plain.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "request_context": {"()": "communications_project.observability.RequestContextFilter"},
+    },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "communications_project.observability.JsonLogFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_context"],
             "level": env.str("LOG_LEVEL", default="INFO"),
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # Django's own console handler (DEBUG only) would print every django line a second time.
+    "loggers": {"django": {"handlers": [], "level": "INFO", "propagate": True}},
 }

@@ -18,7 +18,7 @@ class IdTranslationAdmin(admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        if term.isdigit() and len(term) <= 19:
+        if term.isascii() and term.isdigit() and len(term) <= 19:
             return queryset.filter(oracle_id=int(term)), False
         try:
             return queryset.filter(flora_uuid=uuid.UUID(term)), False

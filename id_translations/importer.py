@@ -1,24 +1,30 @@
 """Bulk import of ID translations from CSV (`flora_uuid,oracle_id` with a header).
 
-Per batch: parse and check the lines in Python, COPY the good ones into a temporary staging table
-(PostgreSQL; plain inserts elsewhere), then let two set-based statements find the conflicts with
-stored pairs and insert the rest. Each batch is one transaction. Memory holds one batch, whatever
-the file's size.
+Per batch: parse and check the lines in Python while COPY stores them straight into the table
+(PostgreSQL, when the batch is all new); otherwise load the good ones into a temporary staging
+table and let two set-based statements find the conflicts with stored pairs and insert the rest.
+The batching, the COPY and the staging table are the shared loader's
+(`communications_project.bulkload`). Memory holds one batch, whatever the file's size.
 """
 
 import csv
+import itertools
+import logging
 import re
 import uuid as uuid_lib
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-import psycopg
-from django.db import IntegrityError, connection, transaction
+from django.db import connection
+
+from communications_project import bulkload
+from communications_project.bulkload import ImportFileError, count_lines
 
 from .models import ORACLE_ID_MAX, IdTranslation
+
+__all__ = ["ErrorReport", "ImportFileError", "ImportStats", "count_lines", "import_file"]
 
 COLUMNS = ("flora_uuid", "oracle_id")
 CHUNK = 2_000  # rows per write to COPY
@@ -27,42 +33,30 @@ UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 STAGING = "idt_import_staging"
 
 
-class ImportFileError(Exception):
-    """The file as a whole cannot be read (missing, no header, wrong columns)."""
+logger = logging.getLogger("id_translations.import")
 
 
 @dataclass
-class ImportStats:
-    lines: int = 0
+class ImportStats(bulkload.Counts):
     created: int = 0
     present: int = 0
     conflicting: int = 0
     malformed: int = 0
 
-    def add(self, other: "ImportStats") -> None:
-        for name in ("lines", "created", "present", "conflicting", "malformed"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+    @property
+    def lines(self) -> int:
+        return self.rows
 
 
-@dataclass
-class ErrorReport:
+class ErrorReport(bulkload.ErrorReport):
     """Rejected lines as CSV: line, reason, the raw values (cut to 200 characters)."""
 
-    out: TextIO
-    count: int = 0
+    def __init__(self, out: TextIO) -> None:
+        super().__init__(out, ["line", "reason", "flora_uuid", "oracle_id"])
 
-    def reject(self, line: int, reason: str, raw: list[str]) -> None:
-        writer = csv.writer(self.out)
-        if self.count == 0:
-            writer.writerow(["line", "reason", "flora_uuid", "oracle_id"])
-        self.count += 1
+    def reject(self, line: int, reason: str, raw: list[str]) -> None:  # type: ignore[override]
         values = [value[:200] for value in raw[:2]] + [""] * (2 - len(raw[:2]))
-        writer.writerow([line, reason, *values])
-
-
-def count_lines(path: Path) -> int:
-    with path.open("rb") as handle:
-        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+        super().reject([line, reason, *values])
 
 
 def _rows(handle: TextIO) -> Iterator[tuple[int, list[str] | None, str]]:
@@ -94,57 +88,44 @@ def _parse(row: list[str], match=UUID_RE.match) -> tuple[str, int]:
     if match(flora_uuid) is None:
         raise ValueError("flora_uuid is not a UUID (8-4-4-4-12 hex digits)")
     text = row[1].strip()
-    oracle_id = int(text) if text.isdigit() else 0
+    oracle_id = int(text) if text.isascii() and text.isdigit() else 0
     if not 1 <= oracle_id <= ORACLE_ID_MAX:
         raise ValueError(f"oracle_id is not a whole number from 1 to {ORACLE_ID_MAX}")
     return flora_uuid, oracle_id
 
 
 class _Staging:
-    """The temporary table one import run works through."""
+    """The temporary table one import run works through (the shared loader's on PostgreSQL)."""
+
+    COLUMNS = ("line", "flora_uuid", "oracle_id")
 
     def __init__(self) -> None:
-        self.postgres = connection.vendor == "postgresql"
+        self.postgres = bulkload.is_postgresql()
         self.table = IdTranslation._meta.db_table
+        self.shared = bulkload.Staging(STAGING, "line bigint, flora_uuid uuid, oracle_id bigint")
 
     def create(self, cursor) -> None:
         if self.postgres:
-            types = "bigint, flora_uuid uuid, oracle_id bigint"
+            self.shared.create(cursor)
         else:
-            types = "integer, flora_uuid char(32), oracle_id integer"
-        cursor.execute(f"DROP TABLE IF EXISTS {STAGING}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {STAGING} (line {types})")
+            cursor.execute(f"DROP TABLE IF EXISTS {STAGING}")
+            cursor.execute(f"CREATE TEMPORARY TABLE {STAGING} (line integer, flora_uuid char(32), oracle_id integer)")
 
     def copy_into_table(self, cursor, chunks: Iterator[list[Row]]) -> bool:
-        """Fast path for a batch of new pairs: COPY straight into the table.
-
-        Any pair already stored (or stored meanwhile by another writer) makes COPY fail; the
-        savepoint then undoes it and the caller takes the staging path. PostgreSQL only.
-        """
-        if not self.postgres:
-            return False
-        try:
-            with transaction.atomic():
-                with cursor.copy(f"COPY {self.table} (flora_uuid, oracle_id) FROM STDIN") as copy:
-                    for chunk in chunks:
-                        copy.write("".join(f"{flora_uuid}\t{oracle_id}\n" for _, flora_uuid, oracle_id in chunk))
-        except (IntegrityError, psycopg.errors.IntegrityError):  # COPY bypasses Django's wrapping
-            return False
-        return True
+        """Fast path for a batch of new pairs: COPY straight into the table (see bulkload.copy_new)."""
+        # Every value is validated digits or hex, so the text format needs no escaping.
+        lines = ("".join(f"{flora_uuid}\t{oracle_id}\n" for _, flora_uuid, oracle_id in chunk) for chunk in chunks)
+        return bulkload.copy_new(lambda: bulkload.copy(cursor, self.table, ("flora_uuid", "oracle_id"), lines))
 
     def load(self, cursor, rows: list[Row]) -> None:
-        cursor.execute(f"DELETE FROM {STAGING}")
         if self.postgres:
             # The staging table is small and the translations mostly cached: probing their unique
             # indexes beats scanning them, which the default cost model would choose per batch.
             cursor.execute("SET LOCAL random_page_cost = 1.1")
-            with cursor.copy(f"COPY {STAGING} (line, flora_uuid, oracle_id) FROM STDIN") as copy:
-                # Every value is validated digits or hex, so the text format needs no escaping.
-                copy.write("".join(f"{line}\t{flora_uuid}\t{oracle_id}\n" for line, flora_uuid, oracle_id in rows))
-            # Without statistics the planner takes the staging table for empty or huge and may
-            # scan the whole translations table per batch instead of probing its unique indexes.
-            cursor.execute(f"ANALYZE {STAGING}")
+            text = "".join(f"{line}\t{flora_uuid}\t{oracle_id}\n" for line, flora_uuid, oracle_id in rows)
+            self.shared.load(cursor, self.COLUMNS, [text])
         else:
+            cursor.execute(f"DELETE FROM {STAGING}")
             cursor.executemany(
                 f"INSERT INTO {STAGING} (line, flora_uuid, oracle_id) VALUES (%s, %s, %s)",
                 [(line, uuid_lib.UUID(flora_uuid).hex, oracle_id) for line, flora_uuid, oracle_id in rows],
@@ -211,7 +192,7 @@ def _clean(
 def _import_batch(
     staging: _Staging, batch: list[tuple[int, list[str] | None, str]], report: ErrorReport
 ) -> ImportStats:
-    stats = ImportStats(lines=len(batch))
+    stats = ImportStats(rows=len(batch))
     good: list[Row] = []
 
     def collected() -> Iterator[list[Row]]:
@@ -220,7 +201,7 @@ def _import_batch(
             yield chunk
 
     chunks = collected()
-    with transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         # COPY consumes the chunks as they are parsed: PostgreSQL stores one while Python
         # parses the next.
         if staging.copy_into_table(cursor, chunks):
@@ -251,23 +232,20 @@ def import_file(
     dry_run: bool = False,
     progress: Callable[[int], None] = lambda lines: None,
 ) -> ImportStats:
-    """Import `path`; a dry run does all the work in one transaction and rolls it back."""
-    total = ImportStats()
+    """Import `path`, one transaction per batch; a dry run does all the work and rolls it back."""
     staging = _Staging()
-    opened = path.open(encoding="utf-8-sig", errors="replace", newline="")
-    with opened as handle, transaction.atomic() if dry_run else nullcontext():
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        rows = _rows(handle)
+        first = next(rows, None)  # reads and checks the header before anything is written
         with connection.cursor() as cursor:
             staging.create(cursor)
-        batch: list = []
-        for item in _rows(handle):
-            batch.append(item)
-            if len(batch) >= batch_size:
-                total.add(_import_batch(staging, batch, report))
-                progress(len(batch))
-                batch = []
-        if batch:
-            total.add(_import_batch(staging, batch, report))
-            progress(len(batch))
-        if dry_run:
-            transaction.set_rollback(True)
-    return total
+        return bulkload.run_batches(
+            [] if first is None else itertools.chain([first], rows),
+            load=lambda batch: _import_batch(staging, batch, report),
+            total=ImportStats(),
+            batch_size=batch_size,
+            tables=[IdTranslation._meta.db_table],
+            logger=logger,
+            dry_run=dry_run,
+            progress=progress,
+        )

@@ -8,13 +8,16 @@ the call was *placed*, never that anyone answered.
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
+import circuitbreaker
 import requests
 from django.conf import settings
+from requests.adapters import HTTPAdapter
 from rest_framework import status
+from urllib3.util import Retry
 
 from communications_project.errors import DomainError
 
@@ -76,57 +79,36 @@ class AriConfig:
         )
 
 
-class CircuitBreaker:
-    """Closed while Asterisk answers; open for `cooldown` seconds after `failures` misses in a row.
+class AsteriskBreaker(circuitbreaker.CircuitBreaker):
+    """Open for `recovery_timeout` seconds after `failure_threshold` misses in a row (connection
+    refused, timed out); then requests go through again and the first miss re-opens it at once.
 
-    Once the cool-down is over one request is let through; its outcome closes or re-opens it.
-    Per process: each gunicorn worker learns on its own, after at most `failures` misses.
+    Only a failure to get any answer counts: an answer, even a refusal, means Asterisk is up.
+    Per process: each gunicorn worker learns on its own, after at most `failure_threshold` misses.
     """
 
-    def __init__(self, *, failures: int, cooldown: float, clock=time.monotonic):
-        self.threshold = failures
-        self.cooldown = cooldown
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._failures = 0
-        self._opened_at: float | None = None
+    EXPECTED_EXCEPTION = (requests.ConnectionError, requests.Timeout)
 
-    def before(self) -> None:
-        with self._lock:
-            if self._opened_at is None:
-                return
-            if self.clock() - self._opened_at < self.cooldown:
-                raise TelephonyUnavailable("Asterisk is down (several recent attempts failed); not trying now.")
-            self._opened_at = None  # half-open: this request is the trial
-            self._failures = self.threshold - 1
-
-    def success(self) -> None:
-        with self._lock:
-            self._failures = 0
-            self._opened_at = None
-
-    def failure(self) -> None:
-        with self._lock:
-            self._failures += 1
-            if self._failures >= self.threshold:
-                self._opened_at = self.clock()
-                logger.warning("Asterisk circuit breaker opened after %d failures", self._failures)
-
-    def reset(self) -> None:
-        self.success()
+    def __exit__(self, exc_type, exc_value, traceback) -> bool:
+        super().__exit__(exc_type, exc_value, traceback)
+        if exc_type is not None and self.is_failure(exc_type, exc_value) and self.opened:
+            logger.warning("Asterisk circuit breaker opened after %d failures", self.failure_count)
+        return False
 
 
-_breaker: CircuitBreaker | None = None
+_breaker: AsteriskBreaker | None = None
 _breaker_lock = threading.Lock()
 
 
-def breaker() -> CircuitBreaker:
+def breaker() -> AsteriskBreaker:
     """The process-wide breaker, made from the settings on first use."""
     global _breaker
     with _breaker_lock:
         if _breaker is None:
-            _breaker = CircuitBreaker(
-                failures=settings.ASTERISK_BREAKER_FAILURES, cooldown=settings.ASTERISK_BREAKER_COOLDOWN
+            _breaker = AsteriskBreaker(
+                failure_threshold=settings.ASTERISK_BREAKER_FAILURES,
+                recovery_timeout=settings.ASTERISK_BREAKER_COOLDOWN,
+                name="asterisk",
             )
         return _breaker
 
@@ -137,12 +119,26 @@ def reset_breaker() -> None:
         _breaker = None
 
 
-def _never_sent(error: requests.ConnectionError) -> bool:
-    """True when the connection was never made, so the request cannot have reached Asterisk."""
-    if isinstance(error, requests.ConnectTimeout):
-        return True
-    reason = getattr(error.args[0], "reason", None) if error.args else None
-    return type(reason).__name__ == "NewConnectionError"
+def _session() -> requests.Session:
+    """A session that retries only what provably never left: urllib3's connect retries happen
+    before a byte of the request is sent; reads, statuses and redirects are never retried, so an
+    originate that reached Asterisk is never sent twice."""
+    retry = Retry(
+        total=None,
+        connect=AriClient.CONNECT_RETRIES,
+        read=False,
+        redirect=False,
+        status=0,
+        other=0,
+        backoff_factor=0.1,
+        raise_on_status=False,
+        respect_retry_after_header=False,
+    )
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 def _reason(response: requests.Response) -> str:
@@ -158,16 +154,19 @@ def _reason(response: requests.Response) -> str:
 class AriClient:
     CONNECT_RETRIES = 2
 
-    def __init__(self, config: AriConfig, *, circuit: CircuitBreaker | None = None, session=None):
+    def __init__(self, config: AriConfig, *, circuit: AsteriskBreaker | None = None, session=None):
         self.config = config
         self.circuit = circuit or breaker()
-        self.session = session or requests.Session()
+        self.session = session or _session()
 
-    def _request(self, method: str, path: str, *, params: dict | None = None, body: dict | None = None) -> Any:
-        self.circuit.before()
+    def _request(
+        self, method: str, path: str, *, params: dict | None = None, body: dict | None = None, missing_ok: bool = False
+    ) -> Any:
+        if self.circuit.opened:
+            raise TelephonyUnavailable("Asterisk is down (several recent attempts failed); not trying now.")
         url = f"{self.config.url}/{path.lstrip('/')}"
-        for attempt in range(self.CONNECT_RETRIES + 1):
-            try:
+        try:
+            with self.circuit:
                 response = self.session.request(
                     method,
                     url,
@@ -176,24 +175,22 @@ class AriClient:
                     auth=(self.config.username, self.config.password),
                     timeout=(self.config.connect_timeout, self.config.read_timeout),
                 )
-            except requests.ReadTimeout:
-                self.circuit.failure()
-                raise TelephonyTimeout()
-            except requests.ConnectionError as error:
-                if _never_sent(error) and attempt < self.CONNECT_RETRIES:
-                    time.sleep(0.1 * (attempt + 1))
-                    continue
-                self.circuit.failure()
-                raise TelephonyUnavailable(f"Asterisk cannot be reached: {type(error).__name__}.")
-            break
-        # Asterisk answered, so it is up, whatever it said.
-        self.circuit.success()
+        except requests.ReadTimeout:
+            raise TelephonyTimeout()
+        except requests.ConnectionError as error:
+            raise TelephonyUnavailable(f"Asterisk cannot be reached: {type(error).__name__}.")
+        if missing_ok and response.status_code == 404:
+            return None
         if response.status_code >= 400:
             raise TelephonyRejected(f"Asterisk refused ({response.status_code}): {_reason(response)}")
         try:
             return response.json()
         except ValueError:
             raise TelephonyRejected(f"Asterisk answered {response.status_code} with a body that is not JSON.")
+
+    def channel(self, channel_id: str) -> dict | None:
+        """The live channel, or None once Asterisk has destroyed it (404 "Channel not found")."""
+        return self._request("GET", f"channels/{quote(channel_id, safe='')}", missing_ok=True)
 
     def originate(self, *, extension: str, phone: str, channel_id: str, variables: dict[str, str]) -> dict:
         """Ring the agent's `extension`; when answered, the dialplan dials `phone` (E.164 digits)."""

@@ -112,7 +112,7 @@ class CommunicationCreateSerializer(StrictSerializer):
     subject = _text(255, required=False)
     comment = _text(TEXT_MAX, required=False)
     result = _text(TEXT_MAX, required=False)
-    details = serializers.JSONField(required=False, help_text="Per-method attributes, see docs/API.md.")
+    details = serializers.DictField(required=False, help_text="Per-method attributes, see docs/API.md.")
     date_planned_start = DateTimeField(required=False, allow_null=True)
     date_planned_finish = DateTimeField(required=False, allow_null=True)
     date_start = DateTimeField(
@@ -129,7 +129,7 @@ class CommunicationUpdateSerializer(StrictSerializer):
     subject = _text(255, required=False)
     comment = _text(TEXT_MAX, required=False)
     result = _text(TEXT_MAX, required=False)
-    details = serializers.JSONField(required=False, help_text="Merged into the stored details; null removes a key.")
+    details = serializers.DictField(required=False, help_text="Merged into the stored details; null removes a key.")
     date_planned_start = DateTimeField(required=False)
     date_planned_finish = DateTimeField(required=False, allow_null=True)
 

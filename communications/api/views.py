@@ -4,7 +4,7 @@ import orjson
 from django.urls import reverse
 from django.utils import translation
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -13,13 +13,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from communications_project.api import (
+    IF_MATCH,
     TOO_LARGE,
     ErrorResponseSerializer,
     etag,
     expected_version,
     reject_unknown_params,
 )
-from communications_project.idempotency import run_idempotent
+from communications_project.db import reads_replica
+from communications_project.idempotency import idempotency_key_parameter, run_idempotent
 from communications_project.permissions import ADD, CHANGE, DELETE, VIEW
 from communications_project.renderers import ORJSONRenderer
 
@@ -47,18 +49,11 @@ from .serializers import (
 
 VIEW_PARAM = OpenApiParameter("view", enum=["full", "short"], default="full", description="Fields to return.")
 LIST_VIEW_PARAM = OpenApiParameter("view", enum=["full", "short"], default="short", description="Fields to return.")
-INCLUDE_PARAM = OpenApiParameter("include", enum=["history"], required=False, description="Add the history.")
-IF_MATCH = OpenApiParameter(
-    "If-Match",
-    location=OpenApiParameter.HEADER,
-    required=False,
-    description='The ETag you read, e.g. "3"; 412 if it changed.',
+INCLUDE_PARAM = OpenApiParameter(
+    "include", enum=["", "history"], required=False, description="`history` adds the history; empty adds nothing."
 )
-IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key",
-    location=OpenApiParameter.HEADER,
-    required=False,
-    description="Retries with the same key and body within 24 h replay the first answer and create nothing.",
+IDEMPOTENCY_KEY = idempotency_key_parameter(
+    "Retries with the same key and body within 24 h replay the first answer and create nothing."
 )
 CONFLICT = OpenApiResponse(ErrorResponseSerializer, description="transition_not_allowed: the status does not allow it.")
 PRECONDITION = OpenApiResponse(ErrorResponseSerializer, description="precondition_failed: If-Match is stale.")
@@ -133,6 +128,7 @@ class CommunicationViewSet(viewsets.GenericViewSet):
         parameters=[VIEW_PARAM, INCLUDE_PARAM],
         responses={200: CommunicationWithHistorySerializer},
     )
+    @reads_replica
     def retrieve(self, request, uuid: str, **kwargs):
         view = _choice_param(request, "view", set(VIEWS), "full")
         include = _choice_param(request, "include", {"", "history"}, "")
@@ -146,11 +142,17 @@ class CommunicationViewSet(viewsets.GenericViewSet):
         summary="Filtered list, cursor-paginated",
         parameters=[
             LIST_VIEW_PARAM,
-            OpenApiParameter("page_size", int, description="1 to 500, default 50."),
+            OpenApiParameter("page_size", {"type": "integer", "minimum": 1, "maximum": 500}, description="Default 50."),
             OpenApiParameter("count", bool, description="Add the total count (costs a COUNT)."),
+            OpenApiParameter(
+                "ordering",
+                enum=["date_created", "-date_created", "date_planned_start", "-date_planned_start"],
+                description="Default -date_created. By date_planned_start: only what has one.",
+            ),
         ],
         responses={200: CommunicationShortSerializer(many=True)},
     )
+    @reads_replica
     def list(self, request, **kwargs):
         reject_unknown_params(request, LIST_PARAMS | set(CommunicationFilterSet.base_filters))
         view = _choice_param(request, "view", set(VIEWS), "short")
@@ -165,6 +167,7 @@ class CommunicationViewSet(viewsets.GenericViewSet):
         operation_id="communications_collection",
     )
     @action(detail=False, methods=["post"], filter_backends=[], pagination_class=None)
+    @reads_replica
     def collection(self, request, **kwargs):
         params = CollectionRequestSerializer(data=request.data)
         params.is_valid(raise_exception=True)
@@ -180,11 +183,13 @@ class CommunicationViewSet(viewsets.GenericViewSet):
 
     @extend_schema(summary="What the CRM card shows", responses={200: PrimaryInfoSerializer})
     @action(detail=True, methods=["get"], url_path="primary-info", filter_backends=[], pagination_class=None)
+    @reads_replica
     def primary_info(self, request, uuid: str, **kwargs):
         return Response(PrimaryInfoSerializer(selectors.communication_get(uuid)).data)
 
     @extend_schema(summary="History of a communication", responses={200: HistoryEntrySerializer(many=True)})
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    @reads_replica
     def history(self, request, uuid: str, **kwargs):
         communication = selectors.communication_get(uuid)
         return Response(HistoryEntrySerializer(selectors.communication_history(communication), many=True).data)
@@ -194,6 +199,21 @@ class CommunicationViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary="Create a communication",
         request=CommunicationCreateSerializer,
+        examples=[
+            OpenApiExample(
+                "A planned call",
+                request_only=True,
+                value={
+                    "method": "call",
+                    "kind": "planned",
+                    "direction": "outbound",
+                    "client_uuid": "0191f1c2-6a3e-7c1d-9b8a-3f2e1d0c9b8a",
+                    "subject": "Пригласить на тест-драйв",
+                    "details": {"phone": "+79161234567"},
+                    "date_planned_start": "2099-06-01T10:00:00+03:00",
+                },
+            )
+        ],
         parameters=[IDEMPOTENCY_KEY],
         responses={
             201: CommunicationFullSerializer,

@@ -1,121 +1,163 @@
-"""The operator's screens in a real browser (Debian's headless Chromium) against a live server."""
+"""The operator's day in a real browser (Debian's headless Chromium) against a live server, in Russian."""
 
-import os
-import shutil
+import datetime as dt
 
 import pytest
-from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from communications.models import Communication, CommunicationHistory, Kind, Status
+from communications.services import communication_transition
 
+from .browser import needs_browser
 from .factories import CommunicationFactory
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-pytestmark = [
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-    pytest.mark.skipif(
-        not (CHROMIUM and CHROMEDRIVER) and not os.environ.get("REQUIRE_BROWSER"),
-        reason="Chromium is not installed (apt-get install chromium chromium-driver); CI installs it",
-    ),
-]
+pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), needs_browser]
 
 
-@pytest.fixture
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(flag)
-    # An operator's browser asks for Russian (the admin follows Accept-Language; English is there too).
-    options.add_experimental_option("prefs", {"intl.accept_languages": "ru-RU,ru"})
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.implicitly_wait(5)
-    yield driver
-    driver.quit()
-
-
-@pytest.fixture
-def logged_in(browser, live_server):
+def By():
     from selenium.webdriver.common.by import By
 
-    get_user_model().objects.create_superuser("operator", "operator@example.ru", "Correct-Horse-42")
-    browser.get(f"{live_server.url}/admin/login/")
-    browser.find_element(By.NAME, "username").send_keys("operator")
-    browser.find_element(By.NAME, "password").send_keys("Correct-Horse-42")
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    assert browser.find_element(By.ID, "logout-form").text.lower() == "выйти"  # logged in, in Russian
-    return browser
+    return By
 
 
-def test_operator_starts_a_planned_communication_with_the_button(logged_in, live_server):
-    from selenium.webdriver.common.by import By
-
-    communication = CommunicationFactory(kind=Kind.PLANNED)
-    logged_in.get(f"{live_server.url}/admin/communications/communication/{communication.pk}/change/")
-    buttons = {b.get_attribute("value"): b.text for b in logged_in.find_elements(By.NAME, "_fsm_transition_to")}
-    assert buttons == {
-        "start": "Взять в работу",
-        "close": "Выполнить",
-        "fail": "Отметить аут",
-        "cancel": "Отменить",
-    }
-
-    logged_in.find_element(By.CSS_SELECTOR, "button[value=start]").click()
-
-    assert "Выполнено: Взять в работу" in logged_in.find_element(By.CSS_SELECTOR, ".messagelist").text
-    row = Communication.objects.get(pk=communication.pk)
-    assert row.status == Status.IN_WORK
-    entry = CommunicationHistory.objects.get(communication=row)
-    assert (entry.transition, entry.source, entry.actor.username) == ("start", "admin", "operator")
-    # Now in work: start is gone, the history inline shows the change.
-    values = {b.get_attribute("value") for b in logged_in.find_elements(By.NAME, "_fsm_transition_to")}
-    assert values == {"close", "fail", "cancel"}
-
-
-def test_operator_marks_a_call_failed_with_a_reason(logged_in, live_server):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.select import Select
+def wait_for(driver, condition, timeout: float = 5):
     from selenium.webdriver.support.wait import WebDriverWait
 
-    communication = CommunicationFactory(kind=Kind.ACTUAL)
-    logged_in.get(f"{live_server.url}/admin/communications/communication/{communication.pk}/change/")
-    logged_in.find_element(By.CSS_SELECTOR, "button[value=fail]").click()
-
-    WebDriverWait(logged_in, 5).until(expected_conditions.url_contains("/transition/fail/"))
-    Select(logged_in.find_element(By.NAME, "fail_reason")).select_by_value("busy")
-    logged_in.find_element(By.NAME, "comment").send_keys("Занято три раза")
-    logged_in.find_element(By.CSS_SELECTOR, "form input[type=submit]").click()
-
-    WebDriverWait(logged_in, 5).until(expected_conditions.url_matches(r"/change/$"))
-    row = Communication.objects.get(pk=communication.pk)
-    assert (row.status, row.fail_reason, row.comment) == (Status.FAILED, "busy", "Занято три раза")
-    assert logged_in.find_elements(By.NAME, "_fsm_transition_to") == []
+    return WebDriverWait(driver, timeout).until(condition)
 
 
-def test_operator_finds_a_communication_by_phone(logged_in, live_server):
-    from selenium.webdriver.common.by import By
+def open_page(driver, communication):
+    driver.get(f"{driver.live_server_url}/admin/communications/communication/{communication.pk}/change/")
 
-    wanted = CommunicationFactory(details={"phone": "+79035550101"})
-    CommunicationFactory(details={"phone": "+79035550102"})
-    logged_in.get(f"{live_server.url}/admin/communications/communication/")
-    search = logged_in.find_element(By.ID, "searchbar")
+
+def messages(driver) -> list[str]:
+    return [li.text for li in driver.find_elements(By().CSS_SELECTOR, ".messagelist li")]
+
+
+def history_rows(driver) -> list[str]:
+    return [row.text for row in driver.find_elements(By().CSS_SELECTOR, "#history-group tbody tr")]
+
+
+def badge(driver) -> str:
+    return driver.find_element(By().CSS_SELECTOR, "#status-badge .badge").text
+
+
+def overdue(**kwargs):
+    kwargs.setdefault("date_planned_start", timezone.now() - dt.timedelta(hours=3))
+    return CommunicationFactory(kind=Kind.PLANNED, **kwargs)
+
+
+def test_the_admin_is_ours_and_russian(logged_in):
+    logged_in.get(f"{logged_in.live_server_url}/admin/")
+    assert logged_in.find_element(By().ID, "site-name").text == "Коммуникации"
+    assert logged_in.title.endswith("| Коммуникации")
+    assert "Django" not in logged_in.find_element(By().TAG_NAME, "body").text
+
+
+def test_operator_works_the_overdue_queue_and_finds_a_client_by_phone(logged_in):
+    late = overdue(subject="Перезвонить по кредиту", details={"phone": "+79035550101"})
+    overdue(subject="Напомнить о ТО", details={"phone": "+79035550102"})
+    CommunicationFactory(kind=Kind.PLANNED, subject="Завтрашний звонок")  # due tomorrow
+    CommunicationFactory(kind=Kind.ACTUAL, subject="Уже идёт")
+
+    logged_in.get(f"{logged_in.live_server_url}/admin/communications/communication/")
+    logged_in.find_element(By().LINK_TEXT, "Просроченные").click()
+
+    wait_for(logged_in, lambda d: "queue=overdue" in d.current_url)
+    subjects = [
+        a.text for a in logged_in.find_elements(By().CSS_SELECTOR, "#result_list tbody .field-subject_display a")
+    ]
+    assert subjects == ["Перезвонить по кредиту", "Напомнить о ТО"]  # the earliest due first
+    row = logged_in.find_element(By().CSS_SELECTOR, "#result_list tbody tr").text
+    assert "Создана" in row and "план, исх." in row and "+79035550101" in row
+
+    search = logged_in.find_element(By().ID, "searchbar")
+    search.clear()
     search.send_keys("+7 903 555-01-01")
     search.submit()
-    links = [a.text for a in logged_in.find_elements(By.CSS_SELECTOR, "#result_list tbody th a")]
-    assert links == [str(wanted.uuid)]
+
+    wait_for(logged_in, lambda d: "q=" in d.current_url)
+    links = logged_in.find_elements(By().CSS_SELECTOR, "#result_list tbody .field-subject_display a")
+    assert [a.text for a in links] == ["Перезвонить по кредиту"]
+    links[0].click()
+    wait_for(logged_in, lambda d: str(late.pk) in d.current_url)
+    assert badge(logged_in) == "Создана"
+
+
+def test_operator_closes_a_communication_with_a_result_from_the_top(logged_in):
+    communication = CommunicationFactory(kind=Kind.ACTUAL, subject="Тест-драйв Kia Rio")
+    open_page(logged_in, communication)
+    buttons = [b.text for b in logged_in.find_elements(By().CSS_SELECTOR, "#work-panel .transition-button")]
+    assert buttons == ["Выполнить…", "Отметить аут…"]
+
+    logged_in.find_element(By().CSS_SELECTOR, "#transition-close summary").click()
+    logged_in.find_element(By().NAME, "close-result").send_keys("Записан на тест-драйв в субботу")
+    logged_in.find_element(By().CSS_SELECTOR, "#transition-close button[type=submit]").click()
+
+    wait_for(logged_in, lambda d: badge(d) == "Выполнена")
+    assert messages(logged_in) == ["Выполнить: готово, статус теперь Выполнена."]
+    assert logged_in.find_elements(By().CSS_SELECTOR, "#work-panel .transition-button") == []
+    newest = history_rows(logged_in)[0]
+    assert "В работе → Выполнена" in newest
+    assert "Результат: — → Записан на тест-драйв в субботу" in newest
+    assert "operator" in newest and "Админка" in newest
+    row = Communication.objects.get(pk=communication.pk)
+    assert (row.status, row.result) == (Status.DONE, "Записан на тест-драйв в субботу")
+
+
+def test_operator_marks_a_call_failed_with_a_reason(logged_in):
+    from selenium.webdriver.support.select import Select
+
+    communication = CommunicationFactory(kind=Kind.ACTUAL)
+    open_page(logged_in, communication)
+    logged_in.find_element(By().CSS_SELECTOR, "#transition-fail summary").click()
+    Select(logged_in.find_element(By().NAME, "fail-fail_reason")).select_by_value("busy")
+    logged_in.find_element(By().NAME, "fail-comment").send_keys("Занято три раза")
+    logged_in.find_element(By().CSS_SELECTOR, "#transition-fail button[type=submit]").click()
+
+    wait_for(logged_in, lambda d: badge(d) == "Аут")
+    assert "Причина аута: — → Занято" in history_rows(logged_in)[0]
+    row = Communication.objects.get(pk=communication.pk)
+    assert (row.status, row.fail_reason, row.comment) == (Status.FAILED, "busy", "Занято три раза")
+
+
+def test_a_transition_the_state_machine_refuses_is_a_message(logged_in):
+    communication = CommunicationFactory(kind=Kind.PLANNED)
+    open_page(logged_in, communication)
+    # Meanwhile a colleague closes it through the API: the page still offers Cancel.
+    communication_transition(uuid=communication.pk, name="close", actor=None, source="api", result="Продано")
+
+    logged_in.find_element(By().CSS_SELECTOR, "#transition-cancel summary").click()
+    logged_in.find_element(By().NAME, "cancel-cancel_reason").send_keys("Клиент передумал")
+    logged_in.find_element(By().CSS_SELECTOR, "#transition-cancel button[type=submit]").click()
+
+    wait_for(logged_in, lambda d: messages(d))
+    assert messages(logged_in) == ["«Отменить» невозможно: статус коммуникации сейчас «выполнена» (запланированная)."]
+    assert badge(logged_in) == "Выполнена"
+    row = Communication.objects.get(pk=communication.pk)
+    assert (row.status, row.cancel_reason) == (Status.DONE, "")
+
+
+def test_operator_cancels_three_planned_ones_at_once_and_reads_the_report(logged_in):
+    from selenium.webdriver.support.select import Select
+
+    rows = [overdue(subject=f"Приглашение на презентацию {n}") for n in range(3)]
+    CommunicationFactory(kind=Kind.PLANNED, subject="Не трогать")
+    logged_in.get(f"{logged_in.live_server_url}/admin/communications/communication/?queue=overdue")
+    for row in rows:
+        logged_in.find_element(By().CSS_SELECTOR, f"input[name=_selected_action][value='{row.pk}']").click()
+    Select(logged_in.find_element(By().NAME, "action")).select_by_value("transition_cancel")
+    logged_in.find_element(By().CSS_SELECTOR, "button[name=index]").click()
+
+    reason = logged_in.find_element(By().NAME, "cancel-cancel_reason")
+    assert len(logged_in.find_elements(By().CSS_SELECTOR, "ul.bulk-rows li")) == 3
+    reason.send_keys("Презентацию перенесли")
+    logged_in.find_element(By().CSS_SELECTOR, "button[name=apply]").click()
+
+    wait_for(logged_in, lambda d: messages(d))
+    assert messages(logged_in) == ["Отменить: изменено 3 из 3."]
+    cancelled = Communication.objects.filter(status=Status.CANCELLED)
+    assert {c.pk for c in cancelled} == {r.pk for r in rows}
+    assert {c.cancel_reason for c in cancelled} == {"Презентацию перенесли"}
+    assert CommunicationHistory.objects.filter(transition="cancel", source="admin").count() == 3
+    assert Communication.objects.get(subject="Не трогать").status == Status.CREATED

@@ -34,8 +34,11 @@ def test_setup_demo_prints_a_working_login_and_token(capsys):
     password = next(line.split()[-1] for line in out.splitlines() if line.startswith("Password:"))
     token = next(line.split()[-1] for line in out.splitlines() if line.startswith("API token:"))
     from django.contrib.auth import authenticate
+    from django.test import RequestFactory
     from rest_framework.authtoken.models import Token
 
-    assert authenticate(username="admin", password=password) is not None
+    # django-axes watches every login, so authenticate() needs the request it comes with.
+    request = RequestFactory().post("/admin/login/")
+    assert authenticate(request, username="admin", password=password) is not None
     assert Token.objects.get(key=token).user.username == "admin"
     assert Communication.objects.count() == 20

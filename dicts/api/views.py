@@ -8,6 +8,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from communications_project.db import reads_replica
+
 from .. import selectors
 from .serializers import CommunicationMethodSerializer
 
@@ -25,6 +27,7 @@ class CommunicationMethodListView(APIView):
         parameters=[OpenApiParameter("is_active", bool, description="Only active (true) or inactive (false).")],
         responses={200: CommunicationMethodSerializer(many=True), 304: None},
     )
+    @reads_replica
     def get(self, request, **kwargs):
         is_active = request.query_params.get("is_active")
         if is_active not in (None, "true", "false"):

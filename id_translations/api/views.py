@@ -1,13 +1,12 @@
-import uuid
-
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from communications_project.api import TOO_LARGE, reject_unknown_params
-from communications_project.filters import MultiValueWidget
+from communications_project.api import TOO_LARGE, UUID_PATTERN, reject_unknown_params
+from communications_project.db import reads_replica
+from communications_project.filters import MultiValueWidget, parse_uuid
 
 from ..models import ORACLE_ID_MAX, IdTranslation
 from ..selectors import translations_find
@@ -16,7 +15,7 @@ from .serializers import MAX_VALUES, ConflictSerializer, IdTranslationLookupSeri
 
 ONE_OR_MANY = PolymorphicProxySerializer(
     component_name="IdTranslationOneOrMany",
-    serializers=[IdTranslationSerializer, IdTranslationSerializer(many=True)],
+    serializers=[IdTranslationSerializer, IdTranslationSerializer(many=True, min_length=1, max_length=MAX_VALUES)],
     resource_type_field_name=None,
     many=False,
 )
@@ -48,14 +47,33 @@ class IdTranslationView(APIView):
     @extend_schema(
         summary="Look up pairs by either side",
         parameters=[
-            OpenApiParameter("flora_uuid", str, description="UUIDs, repeated or comma-separated."),
-            OpenApiParameter("oracle_id", str, description="Oracle IDs, repeated or comma-separated."),
+            OpenApiParameter(
+                "flora_uuid",
+                {
+                    "type": "array",
+                    "items": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN},
+                    "maxItems": MAX_VALUES,
+                },
+                description="UUIDs, repeated or comma-separated. Give flora_uuid, oracle_id or both.",
+                explode=True,
+            ),
+            OpenApiParameter(
+                "oracle_id",
+                {
+                    "type": "array",
+                    "items": {"type": "integer", "minimum": 1, "maximum": ORACLE_ID_MAX},
+                    "maxItems": MAX_VALUES,
+                },
+                description="Oracle IDs, repeated or comma-separated. At most 1,000 values in all.",
+                explode=True,
+            ),
         ],
         responses={200: IdTranslationLookupSerializer},
     )
+    @reads_replica
     def get(self, request, **kwargs):
         reject_unknown_params(request, {"flora_uuid", "oracle_id"})
-        flora_uuids = _values(request, "flora_uuid", uuid.UUID)
+        flora_uuids = _values(request, "flora_uuid", parse_uuid)
         oracle_ids = _values(request, "oracle_id", _oracle_id)
         if not flora_uuids and not oracle_ids:
             raise ValidationError(
@@ -89,7 +107,9 @@ class IdTranslationView(APIView):
     def post(self, request, **kwargs):
         many = isinstance(request.data, list)
         if many:
-            serializer = IdTranslationSerializer(data=request.data, many=True, max_length=MAX_VALUES, allow_empty=False)
+            serializer = IdTranslationSerializer(
+                data=request.data, many=True, min_length=1, max_length=MAX_VALUES, allow_empty=False
+            )
         else:
             serializer = IdTranslationSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

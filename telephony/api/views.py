@@ -10,13 +10,15 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from communications import selectors as communication_selectors
 from communications.models import Communication
-from communications_project.api import TOO_LARGE, ErrorResponseSerializer
-from communications_project.idempotency import run_idempotent
+from communications_project.api import TOO_LARGE, ErrorResponseSerializer, reject_unknown_params
+from communications_project.idempotency import idempotency_key_parameter, run_idempotent
 from communications_project.permissions import ModelPermissions
 
 from ..ari import TelephonyNotConfigured
-from ..services import call_event, call_place
+from ..selectors import call_list
+from ..services import call_event, call_place, client_outcome_for
 from .serializers import CallEventSerializer, CallLogSerializer, CallPhoneSerializer
 
 ERROR = ErrorResponseSerializer
@@ -33,14 +35,7 @@ class CallPhoneView(APIView):
     @extend_schema(
         summary="Ring the employee, then dial the client (Asterisk)",
         request=CallPhoneSerializer,
-        parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                location=OpenApiParameter.HEADER,
-                required=False,
-                description="A retried click with the same key does not ring twice.",
-            )
-        ],
+        parameters=[idempotency_key_parameter("A retried click with the same key does not ring twice.")],
         responses={
             202: CallLogSerializer,
             409: OpenApiResponse(ERROR, description="transition_not_allowed: not an outbound call, or final."),
@@ -67,6 +62,30 @@ class CallPhoneView(APIView):
 
         # No transaction around the network call; a failed attempt releases the key.
         return run_idempotent(request, execute, atomic=False)
+
+
+class CommunicationCallsView(APIView):
+    """The communication's call log, for the CRM card: view permission; the full phone only for
+    users who may place calls themselves."""
+
+    queryset = Communication.objects.none()
+    permission_classes = [ModelPermissions]
+
+    @extend_schema(
+        summary="The communication's calls (click-to-call attempts and their outcomes), newest first",
+        description="At most 100. `phone` is masked unless the user has `communications.call_phone`.",
+        responses={
+            200: CallLogSerializer(many=True),
+            404: OpenApiResponse(ERROR, description="Unknown or deleted communication."),
+        },
+        operation_id="communications_calls_list",
+    )
+    def get(self, request, uuid: str):
+        reject_unknown_params(request, set())
+        communication = communication_selectors.communication_get(uuid)
+        calls = call_list(communication=communication)
+        mask = not request.user.has_perm("communications.call_phone")
+        return Response(CallLogSerializer(calls, many=True, context={"mask_phone": mask}).data)
 
 
 class TelephonySecretAuthentication(BaseAuthentication):
@@ -114,5 +133,7 @@ class TelephonyEventView(APIView):
     def post(self, request):
         event = CallEventSerializer(data=request.data)
         event.is_valid(raise_exception=True)
-        log = call_event(**event.validated_data)
+        facts = dict(event.validated_data)
+        facts["client_outcome"] = client_outcome_for(facts.pop("dialstatus", None))
+        log = call_event(**facts)
         return Response(CallLogSerializer(log).data, status=status.HTTP_202_ACCEPTED)

@@ -1,6 +1,8 @@
 """POST /v2/communications/{uuid}/call-phone against a fake ARI on 127.0.0.1."""
 
 import base64
+import socket
+import threading
 import time
 
 import pytest
@@ -175,7 +177,9 @@ def test_read_timeout_returns_within_the_timeout_as_504(caller, hung_ari):
     assert elapsed < 0.5 + 2.0  # the read timeout and a margin for a busy machine (a hung server never answers)
     assert len(hung_ari.connections) == 1
     assert unchanged(communication)
-    assert CallLog.objects.get().state == "failed"
+    # It may have rung: left open for the events listener and its reconciliation to settle.
+    log = CallLog.objects.get()
+    assert log.state == "placed" and log.error.startswith("telephony_unavailable")
 
 
 @pytest.mark.parametrize(
@@ -229,7 +233,9 @@ def test_breaker_opens_and_then_answers_without_a_network_call(caller, hung_ari)
     assert time.monotonic() - started < 1.0  # no connect, no timeout to wait for
     time.sleep(0.1)
     assert len(hung_ari.connections) == 3  # no fourth connection
-    assert CallLog.objects.filter(state="failed").count() == 4
+    # The three timed-out originates may have rung (left open); the refused fourth never did.
+    assert CallLog.objects.filter(state="placed").count() == 3
+    assert CallLog.objects.filter(state="failed").count() == 1
     assert unchanged(communication)
 
 
@@ -241,3 +247,58 @@ def test_placing_calls_needs_its_own_permission(api_as, fake_ari):
     response = call(everything_else, communication)
     assert response.status_code == 403
     assert fake_ari.originates == []
+
+
+def test_an_originate_that_reached_asterisk_is_never_sent_again(caller, telephony_settings):
+    """Asterisk reads the request and the connection drops before any answer: the phone may ring,
+    so urllib3's Retry (connect errors only) must not send it a second time."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    received = []
+
+    def hang_up_after_reading():
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            received.append(connection.recv(65536))
+            connection.close()
+
+    threading.Thread(target=hang_up_after_reading, daemon=True).start()
+    telephony_settings.ASTERISK_ARI_URL = f"http://127.0.0.1:{server.getsockname()[1]}/ari"
+    communication = CommunicationFactory(kind=Kind.PLANNED)
+    try:
+        response = call(caller, communication)
+    finally:
+        server.close()
+    assert response.status_code == 503
+    assert codes(response) == [("telephony_unavailable", None)]
+    assert len(received) == 1 and received[0].startswith(b"POST /ari/channels?")
+    assert unchanged(communication)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_channel_reported_ended_before_the_originate_answers_stays_ended(fake_ari, httpserver):
+    """The events listener may record the end (a channel that fails at once) before ARI's 200 reaches
+    the web worker: the worker must not turn the ended call back into placed."""
+    from django.db import connection
+
+    from communications.tests.factories import UserFactory
+    from telephony.services import call_event, call_place
+
+    def ended_at_once(request):
+        channel_id = request.args["channelId"]
+        call_event(channel_id=channel_id, event="hangup", cause=34, cause_txt="Circuit/channel congestion")
+        connection.close()  # this server thread's own connection
+        return fake_ari._json(200, {"id": channel_id, "name": "Local/101@agents-00000000;1", "state": "Down"})
+
+    httpserver.clear_all_handlers()
+    httpserver.expect_request("/ari/channels", method="POST").respond_with_handler(ended_at_once)
+    communication = CommunicationFactory(kind=Kind.PLANNED, details={"phone": "+79161234567"})
+
+    log = call_place(uuid=communication.uuid, extension="101", phone=None, actor=UserFactory())
+
+    assert (log.state, log.hangup_cause) == ("ended", 34)
+    assert CallLog.objects.get().state == "ended"

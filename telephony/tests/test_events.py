@@ -1,12 +1,15 @@
 """POST /v2/telephony/events: call outcomes from the PBX, and the circuit breaker's recovery."""
 
+import time
+
 import pytest
+import requests
 from rest_framework.test import APIClient
 
 from communications import services
 from communications.models import Communication, CommunicationHistory, Kind, Source, Status
 from communications.tests.factories import CommunicationFactory
-from telephony.ari import CircuitBreaker, TelephonyUnavailable
+from telephony.ari import AsteriskBreaker
 from telephony.models import CallLog
 
 pytestmark = pytest.mark.django_db
@@ -142,28 +145,77 @@ def test_unknown_channel_is_404(pbx, placed_call):
 
 @pytest.mark.parametrize(
     "body",
-    [{"event": "hangup"}, {"channel_id": "chan-1"}, {"channel_id": "chan-1", "event": "hangup", "cause": "busy"}],
+    [
+        {"event": "hangup"},
+        {"channel_id": "chan-1"},
+        {"channel_id": "chan-1", "event": "hangup", "cause": "busy"},
+        {"channel_id": "chan-1", "event": "hangup", "cause": 40000},  # beyond the column: 400, not 500
+    ],
 )
 def test_malformed_events_are_400(pbx, placed_call, body):
     assert pbx.post(URL, body, format="json").status_code == 400
 
 
-def test_breaker_lets_one_trial_through_after_the_cooldown():
-    now = [0.0]
-    breaker = CircuitBreaker(failures=2, cooldown=10, clock=lambda: now[0])
-    breaker.failure()
-    breaker.before()  # one failure: still closed
-    breaker.failure()
-    with pytest.raises(TelephonyUnavailable):
-        breaker.before()
-    now[0] = 11
-    breaker.before()  # the trial goes through
-    breaker.failure()  # and fails: open again at once
-    with pytest.raises(TelephonyUnavailable):
-        breaker.before()
-    now[0] = 22
-    breaker.before()
-    breaker.success()
-    breaker.before()
-    breaker.failure()
-    breaker.before()  # closed again: one failure is not enough
+def test_breaker_lets_requests_through_again_after_the_cooldown():
+    breaker = AsteriskBreaker(failure_threshold=2, recovery_timeout=0.2)
+
+    def fail():
+        with breaker:
+            raise requests.ConnectTimeout()
+
+    def succeed():
+        with breaker:
+            pass
+
+    with pytest.raises(requests.ConnectTimeout):
+        fail()
+    assert not breaker.opened  # one failure: still closed
+    with pytest.raises(requests.ConnectTimeout):
+        fail()
+    assert breaker.opened
+    time.sleep(0.25)
+    assert not breaker.opened  # the trial may go through
+    with pytest.raises(requests.ConnectTimeout):
+        fail()  # and fails: open again at once
+    assert breaker.opened
+    time.sleep(0.25)
+    succeed()
+    with pytest.raises(requests.ConnectTimeout):
+        fail()
+    assert not breaker.opened  # closed again: one failure is not enough
+
+
+def test_an_answer_even_a_refusal_is_not_a_failure():
+    breaker = AsteriskBreaker(failure_threshold=1, recovery_timeout=60)
+    with pytest.raises(ValueError), breaker:
+        raise ValueError("not a network error")
+    assert not breaker.opened
+
+
+def test_the_dialplan_can_report_the_clients_dial_status(pbx, placed_call):
+    pbx.post(URL, {"channel_id": "chan-1", "event": "answered"}, format="json")
+    response = pbx.post(
+        URL,
+        {"channel_id": "chan-1", "event": "hangup", "cause": 16, "cause_txt": "Normal Clearing", "dialstatus": "busy"},
+        format="json",
+    )
+    body = response.json()
+    assert (body["client_outcome"], body["outcome"], body["hangup_cause_txt"]) == (
+        "busy",
+        "client_busy",
+        "Normal Clearing",
+    )
+    unknown = pbx.post(URL, {"channel_id": "chan-1", "event": "hangup", "dialstatus": "WEIRD"}, format="json")
+    assert unknown.status_code == 202 and unknown.json()["client_outcome"] == "busy"
+
+
+def test_without_a_duration_it_runs_from_answer_to_end(placed_call):
+    from datetime import timedelta
+
+    from telephony.services import call_event
+
+    answered = placed_call.date_requested + timedelta(seconds=5)
+    call_event(channel_id="chan-1", event="hangup", cause=16, at=answered + timedelta(seconds=61.4))
+    call_event(channel_id="chan-1", event="answered", at=answered)  # late, but before the end
+    log = log_of(placed_call)
+    assert (log.state, log.date_answered, log.duration_sec) == ("ended", answered, 61)

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('communications', '0004_idempotency_key_moved'),
+        ('communications', '0005_open_planned_queue_index'),
         ('dicts', '0002_seed_methods'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -1,0 +1,174 @@
+"""The OpenAPI schema states what the server enforces (SPEC §6.2).
+
+A client generated from it sends nothing the server refuses, and what it refuses the server
+refuses too: unknown body fields (`additionalProperties: false`), the forms of UUIDs and headers,
+blank and null-character strings, list sizes, the enums of query filters. `schemathesis` checks
+both directions in CI (`.ci/fuzz`).
+"""
+
+from django import forms
+from django.core.exceptions import FieldDoesNotExist
+from django.core.validators import RegexValidator
+from drf_spectacular.contrib.django_filters import DjangoFilterExtension
+from drf_spectacular.plumbing import build_parameter_type
+from drf_spectacular.utils import OpenApiParameter
+from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAutoSchema
+from rest_framework import serializers
+
+from .api import UUID_PATTERN, StrictSerializer
+from .filters import MultiValueFilter
+
+NO_NULL_CHARACTER = "^[^\\u0000]*$"
+# Something other than whitespace: DRF trims, and then a blank value is refused.
+NOT_BLANK = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+
+
+def _blank_in_model(field) -> bool:
+    model = getattr(getattr(field.parent, "Meta", None), "model", None)
+    if model is None or not field.source or "." in field.source:
+        return False
+    try:
+        return model._meta.get_field(field.source).blank
+    except FieldDoesNotExist:
+        return False
+
+
+def _has_pattern(field, schema: dict) -> bool:
+    return "pattern" in schema or "enum" in schema or any(isinstance(v, RegexValidator) for v in field.validators)
+
+
+class AutoSchema(StandardizedErrorsAutoSchema):
+    def _map_serializer(self, serializer, direction, bypass_extensions=False):
+        schema = super()._map_serializer(serializer, direction, bypass_extensions)
+        if isinstance(serializer, StrictSerializer) and direction == "request":
+            if serializer.unknown_fields == "refuse":
+                schema["additionalProperties"] = False
+            if schema.get("description") == StrictSerializer.__doc__.strip().replace("\n    ", "\n"):
+                del schema["description"]  # the base class's docstring, not the serializer's
+        return schema
+
+    def _unwrap_list_serializer(self, serializer, direction):
+        schema = super()._unwrap_list_serializer(serializer, direction)
+        if schema and schema.get("type") == "array":
+            if getattr(serializer, "min_length", None) is not None:
+                schema["minItems"] = serializer.min_length
+            if getattr(serializer, "max_length", None) is not None:
+                schema["maxItems"] = serializer.max_length
+        return schema
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        if direction == "response" and isinstance(field, serializers.ChoiceField) and _blank_in_model(field):
+            # ModelSerializer drops allow_blank from read-only fields, so the enum would leave out
+            # the "" such a column holds (e.g. a call's client_outcome before the PBX reports).
+            field.allow_blank = True
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if direction != "request" or field.read_only:
+            return schema
+        if isinstance(field, serializers.UUIDField):
+            schema["pattern"] = UUID_PATTERN
+        elif isinstance(field, serializers.CharField) and not _has_pattern(field, schema):
+            if field.trim_whitespace and not field.allow_blank:
+                schema["pattern"] = NOT_BLANK
+            else:
+                schema["pattern"] = NO_NULL_CHARACTER
+        return schema
+
+
+def _item_schema(field: forms.Field) -> dict:
+    if isinstance(field, forms.ChoiceField):
+        return {"type": "string", "enum": [str(value) for value, _label in field.choices]}
+    if isinstance(field, forms.UUIDField):
+        return {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}
+    schema = {"type": "string", "minLength": 1, "pattern": "^[^,]+$"}
+    if getattr(field, "max_length", None):
+        schema["maxLength"] = field.max_length
+    return schema
+
+
+class FilterExtension(DjangoFilterExtension):
+    """Multi-value filters as what they are: repeated parameters, each value from a known set."""
+
+    priority = 1
+
+    def resolve_filter_field(self, auto_schema, model, filterset_class, field_name, filter_field):
+        if not isinstance(filter_field, MultiValueFilter):
+            return super().resolve_filter_field(auto_schema, model, filterset_class, field_name, filter_field)
+        item_field = filter_field.extra["item_field"]
+        schema = {"type": "array", "items": _item_schema(item_field), "maxItems": filter_field.field_class.max_values}
+        return [
+            build_parameter_type(
+                name=field_name,
+                required=False,
+                location=OpenApiParameter.QUERY,
+                description="Repeat the parameter or separate values with commas.",
+                schema=schema,
+                explode=True,
+                style="form",
+            )
+        ]
+
+
+# Stateful testing (and readers) follow these from a created communication to what can be done
+# with it.
+_CREATED_LINKS = {
+    "v2_communications_retrieve": "Read it",
+    "v2_communications_partial_update": "Change it",
+    "v2_communications_destroy": "Delete it",
+    "v2_communications_history_list": "Its history",
+    "v2_communications_primary_info_retrieve": "What the CRM card shows",
+    "communications_start": "Start it (planned)",
+    "communications_close": "Close it",
+    "communications_failed": "Mark it failed",
+    "communications_cancel": "Cancel it (planned)",
+    "communications_call_phone": "Call the client",
+    "communications_calls_list": "Its calls",
+}
+
+
+def require_bodies(result, generator, request, public):
+    """A body with required fields is itself required: without one the server answers 400."""
+    components = result.get("components", {}).get("schemas", {})
+    for path in result["paths"].values():
+        for operation in path.values():
+            body = operation.get("requestBody")
+            if not body:
+                continue
+            schema = body["content"]["application/json"]["schema"]
+            if "$ref" in schema:
+                schema = components[schema["$ref"].rsplit("/", 1)[1]]
+            if schema.get("required") or "oneOf" in schema:
+                body["required"] = True
+    return result
+
+
+def add_links(result, generator, request, public):
+    """Links from `POST /v2/communications` (201) to the operations on the created `uuid`."""
+    operation_ids = {operation.get("operationId") for path in result["paths"].values() for operation in path.values()}
+    created = result["paths"]["/v2/communications"]["post"]["responses"]["201"]
+    created["links"] = {
+        operation_id: {
+            "operationId": operation_id,
+            "parameters": {"uuid": "$response.body#/uuid"},
+            "description": description,
+        }
+        for operation_id, description in _CREATED_LINKS.items()
+        if operation_id in operation_ids
+    }
+    return result
+
+
+def add_database_unavailable(result, generator, request, public):
+    """Every operation may answer 503 database_unavailable, with Retry-After, while the database is down."""
+    retry_after = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}}
+    for path in result["paths"].values():
+        for operation in path.values():
+            responses = operation["responses"]
+            if "503" in responses:
+                responses["503"]["description"] += " Or database_unavailable: the database cannot be reached."
+            else:
+                responses["503"] = {
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+                    "description": "database_unavailable: the database cannot be reached; retry later.",
+                }
+            responses["503"]["headers"] = retry_after
+    return result
