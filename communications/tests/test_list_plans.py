@@ -16,6 +16,15 @@ from .factories import CommunicationFactory
 
 pytestmark = pytest.mark.django_db
 
+SPREAD = """
+    INSERT INTO communications_communication (uuid, method_id, kind, direction, status, client_uuid, employee_uuid,
+        dealer_uuid, subject, comment, result, details, cancel_reason, fail_reason, date_created, date_updated, version)
+    SELECT gen_random_uuid(), (ARRAY['call', 'visit', 'sms', 'email', 'site_request', 'messenger'])[1 + g % 6],
+        'actual', 'inbound', (ARRAY['in_work', 'failed'])[1 + g % 2], gen_random_uuid(), gen_random_uuid(),
+        gen_random_uuid(), '', '', '', '{}', '', '', now() - g * interval '1 minute', now(), 1
+    FROM generate_series(1, 5000) g
+"""
+
 FILTERS = [
     {},
     {"status": "in_work"},
@@ -29,6 +38,9 @@ FILTERS = [
 @pytest.mark.parametrize("filters", FILTERS, ids=lambda f: ",".join(f) or "none")
 def test_every_filtered_page_is_an_index_range_in_list_order(filters):
     CommunicationFactory.create_batch(3)
+    with connection.cursor() as cursor:  # enough rows, and their statistics, for the planner to plan at scale
+        cursor.execute(SPREAD)
+        cursor.execute("ANALYZE communications_communication")
     page = communication_rows(VIEWS["short"].columns).filter(**filters).order_by("-date_created", "-uuid")[:51]
     sql, params = page.query.sql_with_params()
     with connection.cursor() as cursor:
