@@ -7,7 +7,7 @@ PORT ?= 8000
 # The demo runs with DEBUG on (plain http on localhost, no production secret needed).
 RUN_ENV := DEBUG=1
 
-.PHONY: venv run serve test lint schema fuzz bench clean
+.PHONY: venv run serve test lint schema fuzz bench bench-smoke clean
 
 venv: $(VENV)/.installed
 
@@ -51,6 +51,11 @@ fuzz: venv
 bench: venv
 	$(BIN)/python bench/import_id_translations.py
 	$(BIN)/python bench/import_communications.py
+	$(BIN)/python bench/api_throughput.py
+
+# The API benchmark's harness at a tiny size, for CI: it must run and every request must succeed.
+bench-smoke: venv
+	$(BIN)/python bench/api_throughput.py --rows 300 --duration 1 --rounds 1 --db communications_bench_smoke
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3

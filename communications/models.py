@@ -129,11 +129,13 @@ class Communication(models.Model):
             ),
             models.Index(fields=["date_updated"], name="comm_updated_idx"),
             models.Index(fields=["date_finish"], name="comm_finish_idx"),
-            models.Index(fields=["client_uuid", "date_created"], name="comm_client_idx"),
-            models.Index(fields=["employee_uuid", "date_created"], name="comm_employee_idx"),
-            models.Index(fields=["dealer_uuid", "date_created"], name="comm_dealer_idx"),
-            models.Index(fields=["status", "date_created"], name="comm_status_idx"),
-            models.Index(fields=["method", "date_created"], name="comm_method_idx"),
+            # Each list filter, then the list's order (-date_created, -uuid) read backwards: a filtered
+            # page is a short index range, however large the table.
+            models.Index(fields=["client_uuid", "date_created", "uuid"], name="comm_client_list_idx"),
+            models.Index(fields=["employee_uuid", "date_created", "uuid"], name="comm_employee_list_idx"),
+            models.Index(fields=["dealer_uuid", "date_created", "uuid"], name="comm_dealer_list_idx"),
+            models.Index(fields=["status", "date_created", "uuid"], name="comm_status_list_idx"),
+            models.Index(fields=["method", "date_created", "uuid"], name="comm_method_list_idx"),
             # Operators search by the client's phone.
             models.Index(KT("details__phone"), name="comm_details_phone_idx"),
         ]

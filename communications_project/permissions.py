@@ -22,6 +22,8 @@ class ModelPermissions(DjangoModelPermissions):
             return super().has_permission(request, view)
         if not request.user or not request.user.is_authenticated:
             return False
-        opts = self._queryset(view).model._meta
+        # The class's queryset names the model; get_queryset() would build a query only to be asked that.
+        queryset = getattr(view, "queryset", None)
+        opts = (queryset if queryset is not None else self._queryset(view)).model._meta
         perm = action_permissions[action] % {"app_label": opts.app_label, "model_name": opts.model_name}
         return request.user.has_perm(perm)

@@ -176,12 +176,12 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "communications_project.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["communications_project.permissions.ModelPermissions"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["communications_project.renderers.ORJSONRenderer"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "communications_project.schema.AutoSchema",
@@ -225,6 +225,9 @@ SPECTACULAR_SETTINGS = {
         "communications_project.schema.add_database_unavailable",
     ],
 }
+
+# How long each process keeps the methods dictionary (dicts/selectors.py); admin edits show within it.
+DICTS_CACHE_SECONDS = env.float("DICTS_CACHE_SECONDS", default=30.0)
 
 # How long an Idempotency-Key is remembered (SPEC §6.2).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)

@@ -1,5 +1,6 @@
 """The communications API (SPEC §6): thin views over selectors (reads) and services (writes)."""
 
+import orjson
 from django.urls import reverse
 from django.utils import translation
 from django_filters.rest_framework import DjangoFilterBackend
@@ -22,11 +23,13 @@ from communications_project.api import (
 from communications_project.db import reads_replica
 from communications_project.idempotency import idempotency_key_parameter, run_idempotent
 from communications_project.permissions import ADD, CHANGE, DELETE, VIEW
+from communications_project.renderers import ORJSONRenderer
 
 from .. import selectors, services
 from ..filtersets import CommunicationFilterSet
 from ..models import FINAL_STATUSES, Source, Status
 from .pagination import CommunicationCursorPagination, StrictOrderingFilter
+from .rows import VIEWS
 from .serializers import (
     CancelSerializer,
     CloseSerializer,
@@ -55,7 +58,6 @@ IDEMPOTENCY_KEY = idempotency_key_parameter(
 CONFLICT = OpenApiResponse(ErrorResponseSerializer, description="transition_not_allowed: the status does not allow it.")
 PRECONDITION = OpenApiResponse(ErrorResponseSerializer, description="precondition_failed: If-Match is stale.")
 
-VIEWS = {"full": CommunicationFullSerializer, "short": CommunicationShortSerializer}
 LIST_PARAMS = {"cursor", "page_size", "ordering", "count", "view"}
 
 
@@ -66,11 +68,21 @@ def _choice_param(request, name: str, allowed: set[str], default: str) -> str:
     return value
 
 
+def _read_one(uuid, view: str) -> tuple[dict, str]:
+    """One communication as the view shows it, and its ETag."""
+    rows = VIEWS[view]
+    row = selectors.communication_row(uuid, list(dict.fromkeys([*rows.columns, "version"])))
+    return rows.to_representation(row), etag(row["version"])
+
+
 def _with_etag(communication, *, status_code: int = status.HTTP_200_OK, headers=None) -> Response:
-    """The full view after a write, read back as GET reads it (with its oracle_id)."""
-    communication = selectors.communication_get(communication.uuid)
-    body = CommunicationFullSerializer(communication).data
-    return Response(body, status=status_code, headers={"ETag": etag(communication.version), **(headers or {})})
+    """The full view after a write, read back as GET reads it (with its oracle_id).
+
+    In JSON's own types, as a DRF serializer gives them: the idempotency store keeps this body.
+    """
+    body, tag = _read_one(communication.uuid, "full")
+    body = orjson.loads(ORJSONRenderer().render(body))
+    return Response(body, status=status_code, headers={"ETag": tag, **(headers or {})})
 
 
 def transition_schema(name: str, request_serializer, summary: str):
@@ -120,12 +132,11 @@ class CommunicationViewSet(viewsets.GenericViewSet):
     def retrieve(self, request, uuid: str, **kwargs):
         view = _choice_param(request, "view", set(VIEWS), "full")
         include = _choice_param(request, "include", {"", "history"}, "")
-        communication = selectors.communication_get(uuid)
-        body = VIEWS[view](communication).data
+        body, tag = _read_one(uuid, view)
         if include == "history":
-            history = selectors.communication_history(communication)
-            body = {**body, "history": HistoryEntrySerializer(history, many=True).data}
-        return Response(body, headers={"ETag": etag(communication.version)})
+            history = selectors.communication_history(body["uuid"])
+            body["history"] = HistoryEntrySerializer(history, many=True).data
+        return Response(body, headers={"ETag": tag})
 
     @extend_schema(
         summary="Filtered list, cursor-paginated",
@@ -145,9 +156,9 @@ class CommunicationViewSet(viewsets.GenericViewSet):
     def list(self, request, **kwargs):
         reject_unknown_params(request, LIST_PARAMS | set(CommunicationFilterSet.base_filters))
         view = _choice_param(request, "view", set(VIEWS), "short")
-        queryset = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(VIEWS[view](page, many=True).data)
+        rows = VIEWS[view]
+        page = self.paginate_queryset(self.filter_queryset(selectors.communication_rows(rows.columns)))
+        return self.get_paginated_response(rows.many(page))
 
     @extend_schema(
         summary="Communications by UUIDs, in request order",
@@ -161,11 +172,11 @@ class CommunicationViewSet(viewsets.GenericViewSet):
         params = CollectionRequestSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         uuids = list(dict.fromkeys(params.validated_data["uuids"]))  # de-duplicated, order kept
-        found = selectors.communications_by_uuids(uuids)
-        serializer = VIEWS[params.validated_data["view"]]
+        rows = VIEWS[params.validated_data["view"]]
+        found = selectors.communications_by_uuids(uuids, rows.columns)
         return Response(
             {
-                "results": serializer([found[u] for u in uuids if u in found], many=True).data,
+                "results": rows.many(found[u] for u in uuids if u in found),
                 "not_found": [str(u) for u in uuids if u not in found],
             }
         )

@@ -1,6 +1,6 @@
 import hashlib
-import json
 
+import orjson
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from communications_project.db import reads_replica
 
-from ..models import CommunicationMethod
+from .. import selectors
 from .serializers import CommunicationMethodSerializer
 
 # Dictionaries change rarely; clients may keep them this long and revalidate with If-None-Match.
@@ -29,14 +29,16 @@ class CommunicationMethodListView(APIView):
     )
     @reads_replica
     def get(self, request, **kwargs):
-        methods = CommunicationMethod.objects.all()
         is_active = request.query_params.get("is_active")
-        if is_active is not None:
-            if is_active not in ("true", "false"):
-                raise ValidationError({"is_active": ["Expected true or false."]}, code="invalid")
-            methods = methods.filter(is_active=is_active == "true")
-        body = CommunicationMethodSerializer(methods, many=True).data
-        tag = f'"{hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]}"'
+        if is_active not in (None, "true", "false"):
+            raise ValidationError({"is_active": ["Expected true or false."]}, code="invalid")
+        fields = CommunicationMethodSerializer.Meta.fields
+        body = [
+            {field: method[field] for field in fields}
+            for method in selectors.methods()
+            if is_active is None or method["is_active"] == (is_active == "true")
+        ]
+        tag = f'"{hashlib.sha256(orjson.dumps(body)).hexdigest()[:32]}"'
         headers = {"ETag": tag, "Cache-Control": CACHE_CONTROL}
         if tag in [value.strip() for value in request.headers.get("If-None-Match", "").split(",")]:
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)

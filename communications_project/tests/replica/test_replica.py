@@ -28,6 +28,7 @@ from communications.models import Communication, CommunicationHistory, Status
 from communications.tests.factories import UserFactory
 from communications_project import db
 from conftest import ALL_COMMUNICATION_PERMS, AUTH_QUERIES
+from dicts import selectors as dict_selectors
 from id_translations.models import IdTranslation
 
 from .conftest import Served, without_replica
@@ -209,6 +210,7 @@ def seeded(pair):
 
 
 def read(api: APIClient, method: str, path: str, data: dict | None, values: dict):
+    dict_selectors.forget()  # each process keeps the methods dictionary: make this read load it
     path = path.format(**values)
     if data is None:
         return getattr(api, method)(path)
