@@ -278,6 +278,7 @@ class CommunicationHistory(models.Model):
         verbose_name=_("communication"),
         on_delete=models.CASCADE,
         related_name="history",
+        db_index=False,  # comm_history_idx (communication, date) serves it; a second index only slows writes
     )
     date = models.DateTimeField(_("date"))
     actor = models.ForeignKey(

@@ -138,6 +138,7 @@ def test_list_date_ranges_and_delta_sync(api):
         ({"page_size": "0"}, "page_size"),
         ({"page_size": "501"}, "page_size"),
         ({"page_size": "ten"}, "page_size"),
+        ({"page_size": "²"}, "page_size"),
         ({"stauts": "done"}, "stauts"),
         ({"count": "yes"}, "count"),
     ],
