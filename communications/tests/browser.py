@@ -49,7 +49,7 @@ def browser(live_server):
     # An operator's browser asks for Russian (the admin follows Accept-Language; English is there too).
     options.add_experimental_option("prefs", {"intl.accept_languages": "ru-RU,ru"})
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.implicitly_wait(5)
+    driver.implicitly_wait(10)
     driver.live_server_url = live_server.url
     yield driver
     driver.quit()

@@ -20,7 +20,7 @@ def By():
     return By
 
 
-def wait_for(driver, condition, timeout: float = 5):
+def wait_for(driver, condition, timeout: float = 15):  # generous: CI machines are small and busy
     from selenium.webdriver.support.wait import WebDriverWait
 
     return WebDriverWait(driver, timeout).until(condition)
