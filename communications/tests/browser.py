@@ -27,6 +27,14 @@ needs_browser = pytest.mark.skipif(
 )
 
 
+def wait_for(driver, condition, timeout: float = 15):  # generous: CI machines are small and busy
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    # An element found on the page being left goes stale when the next one loads: look again.
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
+
+
 @pytest.fixture
 def browser(live_server):
     from selenium import webdriver

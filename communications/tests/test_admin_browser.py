@@ -8,7 +8,7 @@ from django.utils import timezone
 from communications.models import Communication, CommunicationHistory, Kind, Status
 from communications.services import communication_transition
 
-from .browser import needs_browser
+from .browser import needs_browser, wait_for
 from .factories import CommunicationFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), needs_browser]
@@ -18,12 +18,6 @@ def By():
     from selenium.webdriver.common.by import By
 
     return By
-
-
-def wait_for(driver, condition, timeout: float = 15):  # generous: CI machines are small and busy
-    from selenium.webdriver.support.wait import WebDriverWait
-
-    return WebDriverWait(driver, timeout).until(condition)
 
 
 def open_page(driver, communication):

@@ -3,7 +3,7 @@
 import pytest
 
 from communications.models import Communication, Kind, Status
-from communications.tests.browser import needs_browser
+from communications.tests.browser import needs_browser, wait_for
 from communications.tests.factories import CommunicationFactory
 from telephony.models import CallLog, CallState
 
@@ -12,7 +12,6 @@ pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True),
 
 def test_operator_presses_call_and_sees_the_call_in_the_call_log(logged_in, fake_ari):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.wait import WebDriverWait
 
     communication = CommunicationFactory(kind=Kind.PLANNED, details={"phone": "+79161234567"})
     logged_in.get(f"{logged_in.live_server_url}/admin/communications/communication/{communication.pk}/change/")
@@ -21,7 +20,7 @@ def test_operator_presses_call_and_sees_the_call_in_the_call_log(logged_in, fake
     logged_in.find_element(By.NAME, "call-extension").send_keys("314")
     logged_in.find_element(By.ID, "call-button").click()
 
-    WebDriverWait(logged_in, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".messagelist li"))
+    wait_for(logged_in, lambda d: d.find_elements(By.CSS_SELECTOR, ".messagelist li"))
     assert [m.text for m in logged_in.find_elements(By.CSS_SELECTOR, ".messagelist li")] == [
         "Звонок пошёл: сначала зазвонит ваш телефон 314, затем наберём +79161234567."
     ]
