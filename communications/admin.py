@@ -39,7 +39,7 @@ from django_fsm import Transition
 
 from communications_project.errors import DomainError, NotFound, TransitionNotAllowed
 from dicts.models import CommunicationMethod
-from id_translations.models import IdTranslation
+from id_translations.models import IdTranslation, parse_oracle_id
 
 from . import services
 from .details import validate_details
@@ -534,10 +534,11 @@ class CommunicationAdmin(admin.ModelAdmin):
                 False,
             )
         conditions = []
-        if term.isascii() and term.isdigit() and len(term) <= 19:  # an Oracle ID
+        oracle_id = parse_oracle_id(term)
+        if oracle_id is not None:
             # Looked up first: "uuid IN (subquery) OR phone = …" would read the whole table, while
             # "uuid = … OR phone = …" combines two index scans.
-            flora_uuids = list(IdTranslation.objects.filter(oracle_id=int(term)).values_list("flora_uuid", flat=True))
+            flora_uuids = list(IdTranslation.objects.filter(oracle_id=oracle_id).values_list("flora_uuid", flat=True))
             if flora_uuids:
                 conditions.append(Q(uuid__in=flora_uuids))
         compact = re.sub(r"[\s()\-]", "", term)

@@ -36,7 +36,7 @@ from communications_project import bulkload
 from communications_project.bulkload import ImportFileError
 from communications_project.fields import to_utc
 from dicts.models import CommunicationMethod
-from id_translations.models import ORACLE_ID_MAX, IdTranslation
+from id_translations.models import ORACLE_ID_MAX, IdTranslation, parse_oracle_id
 
 from .api.serializers import TEXT_MAX
 from .details import validate_details
@@ -422,8 +422,7 @@ class Rules:
             problems.append(("oracle_id", "required", "Required."))
             return None
         if isinstance(value, str):
-            text = value.strip()
-            value = int(text) if text.isascii() and text.isdigit() else 0  # "²" and "١٢" are digits to str
+            value = parse_oracle_id(value)
         if type(value) is not int or not 1 <= value <= ORACLE_ID_MAX:
             problems.append(("oracle_id", "invalid", f"Must be a whole number from 1 to {ORACLE_ID_MAX}."))
             return None

@@ -18,6 +18,7 @@ with the ORM.
 import csv
 import logging
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -28,6 +29,7 @@ from typing import Any, TextIO, TypeVar
 
 import psycopg
 from django.db import IntegrityError, connection, transaction
+from tqdm import tqdm
 
 T = TypeVar("T")
 NULL = "\\N"
@@ -36,6 +38,11 @@ _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 class ImportFileError(Exception):
     """The file as a whole cannot be used (missing, not UTF-8, no header, wrong columns)."""
+
+
+def progress_bar(total: int, *, disable: bool) -> tqdm:
+    """The import commands' bar on stderr: rows, rows/s and an ETA from the file's row count."""
+    return tqdm(total=max(total, 0), unit=" rows", unit_scale=True, file=sys.stderr, disable=disable, mininterval=0.5)
 
 
 def is_postgresql() -> bool:

@@ -2,7 +2,7 @@ import uuid
 
 from django.contrib import admin
 
-from .models import IdTranslation
+from .models import IdTranslation, parse_oracle_id
 
 
 @admin.register(IdTranslation)
@@ -18,8 +18,9 @@ class IdTranslationAdmin(admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        if term.isascii() and term.isdigit() and len(term) <= 19:
-            return queryset.filter(oracle_id=int(term)), False
+        oracle_id = parse_oracle_id(term)
+        if oracle_id is not None:
+            return queryset.filter(oracle_id=oracle_id), False
         try:
             return queryset.filter(flora_uuid=uuid.UUID(term)), False
         except ValueError:

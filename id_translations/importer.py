@@ -22,7 +22,7 @@ from django.db import connection
 from communications_project import bulkload
 from communications_project.bulkload import ImportFileError, count_lines
 
-from .models import ORACLE_ID_MAX, IdTranslation
+from .models import ORACLE_ID_MAX, IdTranslation, parse_oracle_id
 
 __all__ = ["ErrorReport", "ImportFileError", "ImportStats", "count_lines", "import_file"]
 
@@ -87,9 +87,8 @@ def _parse(row: list[str], match=UUID_RE.match) -> tuple[str, int]:
     flora_uuid = row[0].strip().lower()
     if match(flora_uuid) is None:
         raise ValueError("flora_uuid is not a UUID (8-4-4-4-12 hex digits)")
-    text = row[1].strip()
-    oracle_id = int(text) if text.isascii() and text.isdigit() else 0
-    if not 1 <= oracle_id <= ORACLE_ID_MAX:
+    oracle_id = parse_oracle_id(row[1])
+    if oracle_id is None:
         raise ValueError(f"oracle_id is not a whole number from 1 to {ORACLE_ID_MAX}")
     return flora_uuid, oracle_id
 

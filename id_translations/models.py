@@ -7,6 +7,16 @@ from django.utils.translation import gettext_lazy as _
 ORACLE_ID_MAX = 2**63 - 1
 
 
+def parse_oracle_id(text: str) -> int | None:
+    """An Oracle ID typed or read as text, or None: ASCII digits only ("²" and "١٢" are digits to
+    str.isdigit() and int()), from 1 to ORACLE_ID_MAX (a bigint)."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if 1 <= value <= ORACLE_ID_MAX else None
+
+
 class IdTranslation(models.Model):
     """One communication's identity in both systems: Flora UUID ⇄ legacy Oracle ID.
 

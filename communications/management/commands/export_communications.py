@@ -8,7 +8,7 @@ from communications import importer
 from communications.filtersets import CommunicationFilterSet
 from communications.models import Communication
 from communications_project.bulkload import ImportFileError
-from id_translations.models import IdTranslation
+from id_translations.models import IdTranslation, parse_oracle_id
 
 
 class Command(BaseCommand):
@@ -46,9 +46,10 @@ class Command(BaseCommand):
         queryset = filterset.qs
         wanted = [part.strip() for value in oracle_id for part in value.split(",") if part.strip()]
         if wanted:
-            if not all(value.isascii() and value.isdigit() for value in wanted):
-                raise CommandError("--oracle-id takes whole numbers", returncode=2)
-            translated = IdTranslation.objects.filter(oracle_id__in=[int(value) for value in wanted])
+            wanted_ids = [parse_oracle_id(value) for value in wanted]
+            if None in wanted_ids:
+                raise CommandError("--oracle-id takes Oracle IDs: whole numbers from 1", returncode=2)
+            translated = IdTranslation.objects.filter(oracle_id__in=wanted_ids)
             queryset = queryset.filter(uuid__in=translated.values("flora_uuid"))
         oracle_ids = IdTranslation.objects.filter(flora_uuid=OuterRef("uuid")).values("oracle_id")[:1]
         rows = (

@@ -3,10 +3,9 @@ import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
 from communications import importer
-from communications_project.bulkload import ImportFileError, count_lines
+from communications_project.bulkload import ImportFileError, count_lines, progress_bar
 
 
 class Command(BaseCommand):
@@ -38,14 +37,7 @@ class Command(BaseCommand):
         except ImportFileError as error:
             raise CommandError(str(error), returncode=2)
         error_out = errors.open("w", newline="", encoding="utf-8") if errors else sys.stderr
-        bar = tqdm(
-            total=max(lines - (1 if file_format == "csv" else 0), 0),
-            unit=" rows",
-            unit_scale=True,
-            file=sys.stderr,
-            disable=no_progress,
-            mininterval=0.5,
-        )
+        bar = progress_bar(lines - (1 if file_format == "csv" else 0), disable=no_progress)
         started = time.monotonic()
         try:
             counts = importer.import_file(

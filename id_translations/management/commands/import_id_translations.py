@@ -3,8 +3,8 @@ import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
+from communications_project.bulkload import progress_bar
 from id_translations.importer import ErrorReport, ImportFileError, count_lines, import_file
 
 
@@ -29,14 +29,7 @@ class Command(BaseCommand):
         if not 1 <= batch_size <= 100_000:
             raise CommandError("--batch-size must be from 1 to 100000")
         error_out = errors.open("w", newline="", encoding="utf-8") if errors else sys.stderr
-        bar = tqdm(
-            total=max(count_lines(file) - 1, 0),
-            unit=" rows",
-            unit_scale=True,
-            file=sys.stderr,
-            disable=no_progress,
-            mininterval=0.5,
-        )
+        bar = progress_bar(count_lines(file) - 1, disable=no_progress)
         started = time.monotonic()
         try:
             stats = import_file(
