@@ -8,7 +8,7 @@ from communications_project.api import TOO_LARGE, UUID_PATTERN, reject_unknown_p
 from communications_project.db import reads_replica
 from communications_project.filters import MultiValueWidget, parse_uuid
 
-from ..models import ORACLE_ID_MAX, IdTranslation
+from ..models import ORACLE_ID_MAX, IdTranslation, parse_oracle_id
 from ..selectors import translations_find
 from ..services import translations_create
 from .serializers import MAX_VALUES, ConflictSerializer, IdTranslationLookupSerializer, IdTranslationSerializer
@@ -33,8 +33,8 @@ def _values(request, name: str, parse) -> list:
 
 
 def _oracle_id(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= ORACLE_ID_MAX:
+    value = parse_oracle_id(text)
+    if value is None:
         raise ValueError(text)
     return value
 

@@ -64,6 +64,8 @@ def test_lookup_of_a_thousand_values_in_one_query(client, django_assert_max_num_
         ("?oracle_id=0", "oracle_id"),
         ("?oracle_id=-5", "oracle_id"),
         ("?oracle_id=99999999999999999999", "oracle_id"),
+        ("?oracle_id=%D9%A1%D9%A2", "oracle_id"),  # Arabic-Indic "١٢": int() would read it as 12
+        ("?oracle_id=1_2", "oracle_id"),  # int() would read it as 12
         ("?oracle_id=" + ",".join(str(i) for i in range(1, 1002)), "flora_uuid"),
         ("?id=5", "id"),
     ],
