@@ -512,9 +512,7 @@ def attempt_correct_outcome(*, attempt_uuid: uuid_lib.UUID | str, outcome: str) 
         return attempt
     attempt.outcome = outcome
     attempt.save(update_fields=["outcome"])
-    latest = (
-        Attempt.objects.filter(communication_id=communication.uuid).order_by("-date", "-date_created").first()
-    )
+    latest = Attempt.objects.filter(communication_id=communication.uuid).order_by("-date", "-date_created").first()
     if latest is not None and latest.uuid == attempt.uuid and communication.last_attempt_outcome != outcome:
         before = _attempt_snapshot(communication)
         communication.last_attempt_outcome = outcome

@@ -32,7 +32,9 @@ def planned_call(**kwargs) -> Communication:
 
 def attempt(api, communication, outcome="no_answer", **body):
     return api.post(
-        f"/v2/communications/{communication.uuid}/attempts", {"method": "call", "outcome": outcome, **body}, format="json"
+        f"/v2/communications/{communication.uuid}/attempts",
+        {"method": "call", "outcome": outcome, **body},
+        format="json",
     )
 
 
@@ -99,7 +101,10 @@ def test_attempts_are_listed_newest_first(api):
     communication = made(kind=Kind.ACTUAL)
     now = timezone.now()
     for minutes, outcome in ((30, "no_answer"), (10, "reached"), (20, "busy")):
-        assert attempt(api, communication, outcome, date=(now - dt.timedelta(minutes=minutes)).isoformat()).status_code == 201
+        assert (
+            attempt(api, communication, outcome, date=(now - dt.timedelta(minutes=minutes)).isoformat()).status_code
+            == 201
+        )
 
     listed = api.get(f"/v2/communications/{communication.uuid}/attempts")
 
