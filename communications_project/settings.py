@@ -214,6 +214,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_NO_READ_ONLY_REQUIRED": True,
     "ENUM_NAME_OVERRIDES": {
         "StatusEnum": "communications.models.Status",
+        "AttemptOutcomeEnum": "communications.models.AttemptOutcome",
         "ValidationErrorEnum": "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices",
         "ClientErrorEnum": "drf_standardized_errors.openapi_serializers.ClientErrorEnum.choices",
         "ServerErrorEnum": "drf_standardized_errors.openapi_serializers.ServerErrorEnum.choices",
@@ -263,6 +264,22 @@ if ATTEMPTS_RETRY_MINUTES < 0:
 LEAD_RESPONSE_SLA_MINUTES = env.int("LEAD_RESPONSE_SLA_MINUTES", default=15)
 if LEAD_RESPONSE_SLA_MINUTES < 1:
     raise ImproperlyConfigured("LEAD_RESPONSE_SLA_MINUTES must be at least 1.")
+
+
+def _working_hours(value: str) -> tuple[dt.time, dt.time] | None:
+    """`09:00-21:00`: response times count only minutes inside these hours (every day, Moscow time)."""
+    if not value:
+        return None
+    try:
+        opens, closes = (dt.time.fromisoformat(part.strip()) for part in value.split("-"))
+    except ValueError as error:
+        raise ImproperlyConfigured(f"LEAD_RESPONSE_WORKING_HOURS: HH:MM-HH:MM, e.g. 09:00-21:00 ({error}).")
+    if closes <= opens:
+        raise ImproperlyConfigured("LEAD_RESPONSE_WORKING_HOURS: the closing time must be after the opening time.")
+    return opens, closes
+
+
+LEAD_RESPONSE_WORKING_HOURS = _working_hours(env.str("LEAD_RESPONSE_WORKING_HOURS", default=""))
 
 # Telephony (SPEC §5, docs/TELEPHONY.md). No ASTERISK_ARI_URL: click-to-call answers 503
 # telephony_not_configured.

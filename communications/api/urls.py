@@ -1,5 +1,6 @@
 from django.urls import path
 
+from .reports import LeadResponseView
 from .views import CommunicationStatusListView, CommunicationViewSet
 
 # URLs exactly as SPEC §6 writes them: no trailing slash, the version in each path. The versions
@@ -32,4 +33,5 @@ urlpatterns = [
     path(f"{UUID}/failed", action_view("patch", "failed"), name="communication-failed"),
     path(f"{UUID}/cancel", action_view("post", "cancel"), name="communication-cancel"),
     path("v2/dicts/communications-statuses", CommunicationStatusListView.as_view(), name="communication-statuses"),
+    path("v3/reports/lead-response", LeadResponseView.as_view(), name="report-lead-response"),
 ]
