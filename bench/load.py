@@ -4,8 +4,8 @@
 
 Migrates, imports the demo generator's rows through the importer (`communications.demo.load`:
 COPY, an ID translation and a history row each, `ANALYZE` at the end: the statistics state a
-user has after an import), and makes a user with a token holding the view permission (through a
-group, as an operator's would be).
+user has after an import), and makes a user with a token holding the view permission and the reports' (through a
+group, as an operator's or a supervisor's would be).
 Prints one JSON object: the token, sample UUIDs and clients, and a cursor DEEP rows into the list.
 """
 
@@ -40,7 +40,8 @@ def main() -> None:
     demo.load(rows, seed=7)
     user = User.objects.create_user("bench")
     readers = Group.objects.create(name="bench readers")
-    readers.permissions.add(Permission.objects.get(codename="view_communication"))
+    # Reads, and the reports (bench/lead_response.py).
+    readers.permissions.add(*Permission.objects.filter(codename__in=["view_communication", "view_reports"]))
     user.groups.add(readers)
     token = Token.objects.create(user=user).key
     with connection.cursor() as cursor:
