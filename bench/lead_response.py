@@ -95,7 +95,9 @@ def main() -> None:
                 results[rows][name] = best_of(runs)
                 print(f"{rows:,} {name}: p50 {results[rows][name].p50:.1f} ms", file=sys.stderr, flush=True)
     small, *others = args.rows
-    described = "; ".join(f"{r:,} rows: {sizes[r]['leads']:,} leads, {sizes[r]['attempts']:,} attempts" for r in args.rows)
+    described = "; ".join(
+        f"{r:,} rows: {sizes[r]['leads']:,} leads, {sizes[r]['attempts']:,} attempts" for r in args.rows
+    )
     print(f"\n{header(args, 'lead response report by table size')}\n{described}\n")
     columns = " | ".join(f"{r:,}: p50 ms | p99 ms" for r in args.rows)
     print(f"| request | {columns} | errors | p50 ratio to {small:,} | p50 / GET one's |")
@@ -107,7 +109,9 @@ def main() -> None:
         ok = ok and errors == 0
         cells = " | ".join(f"{r.p50:.1f} | {r.p99:.1f}" for r in row)
         ratios = ", ".join(f"{results[r][name].p50 / row[0].p50:.2f}" for r in others)
-        per_get = ", ".join(f"{results[r][name].p50 / results[r]['baseline: GET one (full)'].p50:.1f}" for r in args.rows)
+        per_get = ", ".join(
+            f"{results[r][name].p50 / results[r]['baseline: GET one (full)'].p50:.1f}" for r in args.rows
+        )
         print(f"| {name} | {cells} | {errors} | **{ratios}** | {per_get} |", flush=True)
     print(json.dumps({str(r): {n: res.p50 for n, res in results[r].items()} for r in args.rows}), file=sys.stderr)
     if not ok:

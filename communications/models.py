@@ -236,10 +236,21 @@ class Communication(models.Model):
 
     @classmethod
     def transitions(cls) -> dict[str, Transition]:
-        """The state machine as data: transition method name -> Transition (sources merged), in the
-        order the class declares them (django-fsm finds them alphabetically)."""
+        """The state machine as data: transition method name -> Transition, in the order the class
+        declares them (django-fsm finds them alphabetically). django-fsm keeps one Transition per
+        source, all alike but for `source`; this keeps one of them (`edges()` has every source)."""
         found = {t.name: t for t in cls._meta.get_field("status").get_all_transitions(cls)}
         return {name: found[name] for name in vars(cls) if name in found}
+
+    @classmethod
+    def edges(cls) -> list[tuple[str, str, str]]:
+        """Every (transition, source, target) of `transitions()`, in their order: what the
+        state-machine picture draws (communications/diagram.py)."""
+        return [
+            (name, source, transition.target)
+            for name in cls.transitions()
+            for source, transition in getattr(cls, name)._django_fsm.transitions.items()
+        ]
 
     def allowed_actions(self) -> list[str]:
         """API names of the transitions possible now, in the order the model declares them."""

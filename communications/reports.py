@@ -27,7 +27,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .models import (
-    LEAD_METHODS,
+    LEAD_CONDITION,
     OPEN_STATUSES,
     Attempt,
     AttemptOutcome,
@@ -81,16 +81,20 @@ def day_bounds(date_from: dt.date, date_to: dt.date) -> tuple[dt.datetime, dt.da
     return start, end
 
 
+def as_leads(queryset: QuerySet[Communication]) -> QuerySet[Communication]:
+    """The leads among `queryset` (alive inbound site and app requests), each with `first_contact`
+    (None: not yet). The admin's lead filter and the report both read leads through here."""
+    return queryset.filter(LEAD_CONDITION).annotate(first_contact=first_contact())
+
+
 def leads(
     *, start: dt.datetime, end: dt.datetime, dealer_uuids: Sequence[uuid_lib.UUID] = ()
 ) -> QuerySet[Communication]:
     """Leads that came in within [start, end), each with `first_contact` (None: not yet)."""
-    queryset = Communication.objects.alive().filter(
-        direction=Direction.INBOUND, method__in=LEAD_METHODS, date_created__gte=start, date_created__lt=end
-    )
+    queryset = Communication.objects.filter(date_created__gte=start, date_created__lt=end)
     if dealer_uuids:
         queryset = queryset.filter(dealer_uuid__in=list(dealer_uuids))
-    return queryset.annotate(first_contact=first_contact())
+    return as_leads(queryset)
 
 
 def waiting(queryset: QuerySet[Communication]) -> QuerySet[Communication]:
