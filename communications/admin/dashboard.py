@@ -22,6 +22,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from communications_project.svg import Bar, bar_chart, hbar_chart
+from dicts import selectors as dict_selectors
 
 from .. import reports
 from ..models import AttemptOutcome
@@ -158,9 +159,11 @@ class DashboardMixin:
             for row in reports.open_planned_by_employee(dealer_uuids=chosen)
         ]
         attempts = reports.attempts_by_outcome(day=day, dealer_uuids=chosen)
+        method_names = {method["code"]: method["name"] for method in dict_selectors.methods()}
         waiting = [
             {
                 **lead,
+                "method_name": method_names.get(lead["method"], lead["method"]),
                 "age": age_text(lead["age_minutes"]),
                 "url": links.communication(lead["uuid"]),
                 "employee": short_uuid(lead["employee_uuid"]) if lead["employee_uuid"] else "",

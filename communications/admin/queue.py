@@ -225,7 +225,10 @@ class QueueMixin:
     def changelist_view(self, request, extra_context=None):
         # "Выберите коммуникация для изменения" is Django's grammar; the queue says what it shows.
         queue = dict(QueueFilter(request, request.GET.copy(), Communication, self).lookup_choices)
-        title = queue.get(request.GET.get(QueueFilter.parameter_name), Communication._meta.verbose_name_plural)
+        leads = dict(LeadFilter(request, request.GET.copy(), Communication, self).lookup_choices)
+        title = queue.get(request.GET.get(QueueFilter.parameter_name)) or leads.get(
+            request.GET.get(LeadFilter.parameter_name), Communication._meta.verbose_name_plural
+        )
         return super().changelist_view(request, {"title": capfirst(title), **(extra_context or {})})
 
     def get_queryset(self, request):

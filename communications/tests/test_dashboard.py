@@ -56,7 +56,9 @@ def test_a_supervisor_opens_it_from_the_index(supervisor):
 
 
 def test_it_needs_the_reports_permission(client, user_with_perms):
-    operator = user_with_perms("communications.view_communication", "communications.change_communication", is_staff=True)
+    operator = user_with_perms(
+        "communications.view_communication", "communications.change_communication", is_staff=True
+    )
     client.force_login(operator)
     assert client.get(URL).status_code == 403
     assert URL not in client.get("/admin/").content.decode()
@@ -73,7 +75,16 @@ def test_every_number_is_the_reports_and_links_to_as_many_rows(supervisor, fixtu
     )
     the_day = report["groups"][-1]
     for prefix, source in (("day", the_day), ("window", report["totals"])):
-        for key in ("leads", "contacted", "waiting", "within_sla", "missed_sla", "within_sla_share", "median_minutes", "p90_minutes"):
+        for key in (
+            "leads",
+            "contacted",
+            "waiting",
+            "within_sla",
+            "missed_sla",
+            "within_sla_share",
+            "median_minutes",
+            "p90_minutes",
+        ):
             assert number(found[f"{prefix}.{key}"][0]) == source[key], (prefix, key)
     assert number(found["waiting.count"][0]) == report["waiting"]["count"] == 1  # L4; L12 came in after the day
     # Hand-computed for day D (see test_lead_response): 6 leads, 4 contacted, L4 waiting.
@@ -86,10 +97,19 @@ def test_every_number_is_the_reports_and_links_to_as_many_rows(supervisor, fixtu
 def test_the_employees_open_and_overdue_planned_communications(supervisor):
     now = timezone.now()
     for hours in (-3, -1, 5):
-        CommunicationFactory(kind=Kind.PLANNED, dealer_uuid=DEALER_A, employee_uuid=E1, date_planned_start=now + dt.timedelta(hours=hours))
-    CommunicationFactory(kind=Kind.PLANNED, dealer_uuid=DEALER_A, employee_uuid=None, date_planned_start=now - dt.timedelta(hours=2))
+        CommunicationFactory(
+            kind=Kind.PLANNED,
+            dealer_uuid=DEALER_A,
+            employee_uuid=E1,
+            date_planned_start=now + dt.timedelta(hours=hours),
+        )
+    CommunicationFactory(
+        kind=Kind.PLANNED, dealer_uuid=DEALER_A, employee_uuid=None, date_planned_start=now - dt.timedelta(hours=2)
+    )
     CommunicationFactory(kind=Kind.PLANNED, dealer_uuid=DEALER_A, employee_uuid=E2, status=Status.DONE, date_finish=now)
-    CommunicationFactory(kind=Kind.PLANNED, dealer_uuid=DEALER_B, employee_uuid=E1, date_planned_start=now - dt.timedelta(hours=2))
+    CommunicationFactory(
+        kind=Kind.PLANNED, dealer_uuid=DEALER_B, employee_uuid=E1, date_planned_start=now - dt.timedelta(hours=2)
+    )
     body = supervisor.get(f"{URL}?dealer={DEALER_A}").content.decode()
     rows = re.findall(r'<tr data-employee="([^"]+)">(.*?)</tr>', body, re.S)
     table = {employee: [(k, v, unescape(h)) for k, v, h in STAT.findall(row)] for employee, row in rows}
@@ -140,7 +160,10 @@ def test_bad_parameters_fall_back_to_the_defaults_with_an_error(supervisor):
 def test_the_dashboard_costs_the_same_queries_however_many_leads(supervisor, django_assert_max_num_queries):
     day = timezone.localdate() - dt.timedelta(days=1)
     for n in range(30):
-        tried(lead(timezone.now() - dt.timedelta(days=1, minutes=n), employee=uuid.uuid4()), timezone.now() - dt.timedelta(hours=20))
+        tried(
+            lead(timezone.now() - dt.timedelta(days=1, minutes=n), employee=uuid.uuid4()),
+            timezone.now() - dt.timedelta(hours=20),
+        )
     with django_assert_max_num_queries(9):  # session, user, permissions (2), dealers, report, employees, attempts
         assert supervisor.get(f"{URL}?day={day}").status_code == 200
 
