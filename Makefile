@@ -52,10 +52,11 @@ bench: venv
 	$(BIN)/python bench/import_id_translations.py
 	$(BIN)/python bench/import_communications.py
 	$(BIN)/python bench/api_throughput.py
+	$(BIN)/python bench/lead_response.py
 
 # The API benchmark's harness at a tiny size, for CI: it must run and every request must succeed.
 bench-smoke: venv
-	$(BIN)/python bench/api_throughput.py --rows 300 --duration 1 --rounds 1 --db communications_bench_smoke
+	$(BIN)/python bench/api_throughput.py --rows 300 --duration 1 --rounds 1 --db communications_bench_smoke --no-plot
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3

@@ -11,8 +11,11 @@ loads each endpoint with `wrk` (keep-alive client, `--connections`, `--duration`
 
 Throughput mode: every scenario runs against the API and its bare baseline alternately,
 `--rounds` times each; the best run of each counts. Prints requests/s, p50/p99, errors (non-2xx
-and socket errors; must be zero) and the ratio API / bare.
-Flat mode: the API only, at each size; prints p50/p99 and the ratio to the smallest size.
+and socket errors; must be zero) and the ratio API / bare, and draws requests/s of both as bars
+into docs/bench-throughput.svg.
+Flat mode: the API only, at each size; prints p50/p99 and the ratio to the smallest size, and draws
+p50 against the table size into docs/bench-latency-vs-rows.svg.
+`--plot PATH` writes the picture elsewhere, `--no-plot` not at all (CI's smoke run).
 """
 
 import argparse
@@ -34,6 +37,11 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = "postgres://postgres@127.0.0.1:5432"
+sys.path.insert(0, str(ROOT))
+
+from communications_project.svg import grouped_hbar_chart, line_chart  # noqa: E402 (plain Python, no Django)
+
+PLOTS = {"throughput": ROOT / "docs" / "bench-throughput.svg", "flat": ROOT / "docs" / "bench-latency-vs-rows.svg"}
 
 
 @dataclass
@@ -235,6 +243,7 @@ def throughput(args) -> bool:
         )
         print("|" + " --- |" * 12)
         ok = True
+        measured: list[tuple[str, list[float]]] = []
         for name in only:
             runs: tuple[list[Result], list[Result]] = ([], [])
             for round_number in range(args.rounds):
@@ -242,6 +251,7 @@ def throughput(args) -> bool:
                 for side in order:
                     runs[side].append(run_wrk(server, pairs[name][side], token, args))
             api, bare = (best_of(side_runs) for side_runs in runs)
+            measured.append((name, [api.rps, bare.rps]))
             errors = api.errors + bare.errors
             ok = ok and errors == 0
             print(
@@ -250,7 +260,25 @@ def throughput(args) -> bool:
                 f"| **{bare.cpu_ms / api.cpu_ms:.2f}** |",
                 flush=True,
             )
+        plot(
+            args,
+            "throughput",
+            grouped_hbar_chart(
+                measured,
+                series=["API", "bare Django view"],
+                title=f"API read throughput, {args.rows:,} rows ({dt.date.today()}, {os.cpu_count()} cores)",
+                unit="requests/s, best of the rounds",
+            ),
+        )
         return ok
+
+
+def plot(args, mode: str, svg: str) -> None:
+    if args.no_plot:
+        return
+    path = Path(args.plot) if args.plot else PLOTS[mode]
+    path.write_text(svg, encoding="utf-8")
+    print(f"drew {path}", file=sys.stderr)
 
 
 def flat(args) -> bool:
@@ -289,6 +317,9 @@ def flat(args) -> bool:
         ratios = ", ".join(f"{results[r][name].p50 / row[0].p50:.2f}" for r in others)
         cpu = ", ".join(f"{results[r][name].cpu_ms / row[0].cpu_ms:.2f}" for r in others)
         print(f"| {name} | {cells} | {errors} | **{ratios}** | **{cpu}** |", flush=True)
+    series = {name: [(rows, results[rows][name].p50) for rows in args.flat] for name in results[small]}
+    title = f"API latency as the table grows ({dt.date.today()}, {os.cpu_count()} cores)"
+    plot(args, "flat", line_chart(series, title=title, x_label="rows", y_label="p50, ms", log_x=True))
     return ok
 
 
@@ -304,6 +335,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18310)
     parser.add_argument("--db", default="communications_bench_throughput")
     parser.add_argument("--keep", action="store_true", help="keep the database(s)")
+    parser.add_argument(
+        "--plot", help="where to draw the SVG (default docs/bench-throughput.svg or -latency-vs-rows.svg)"
+    )
+    parser.add_argument("--no-plot", action="store_true", help="draw nothing")
     args = parser.parse_args()
     ok = flat(args) if args.flat else throughput(args)
     if not ok:

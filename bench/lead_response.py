@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import psycopg
+import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -83,14 +84,19 @@ def main() -> None:
     args = parser.parse_args()
     args.deep = 50  # bench/load.py's deep cursor, unused here
     results: dict[int, dict[str, Result]] = {}
+    leads_in: dict[int, dict[str, int]] = {}
     sizes: dict[int, dict] = {}
     for rows in args.rows:
         with Server(rows, args) as server:
             params = prepare(server)
             sizes[rows] = params
-            results[rows] = {}
+            results[rows], leads_in[rows] = {}, {}
             for name, target in targets(server.data, params).items():
                 check(server.base, target, server.data["token"])
+                if target.paths[0].startswith("/v3/reports/"):
+                    headers = {"Authorization": f"Token {server.data['token']}"}
+                    body = requests.get(server.base + target.paths[0], headers=headers, timeout=60).json()
+                    leads_in[rows][name] = body["totals"]["leads"]
                 runs = [run_wrk(server, target, server.data["token"], args) for _ in range(args.rounds)]
                 results[rows][name] = best_of(runs)
                 print(f"{rows:,} {name}: p50 {results[rows][name].p50:.1f} ms", file=sys.stderr, flush=True)
@@ -99,15 +105,20 @@ def main() -> None:
         f"{r:,} rows: {sizes[r]['leads']:,} leads, {sizes[r]['attempts']:,} attempts" for r in args.rows
     )
     print(f"\n{header(args, 'lead response report by table size')}\n{described}\n")
-    columns = " | ".join(f"{r:,}: p50 ms | p99 ms" for r in args.rows)
+    columns = " | ".join(f"{r:,}: leads in it | p50 ms | p99 ms" for r in args.rows)
     print(f"| request | {columns} | errors | p50 ratio to {small:,} | p50 / GET one's |")
-    print("|" + " --- |" * (4 + 2 * len(args.rows)))
+    print("|" + " --- |" * (4 + 3 * len(args.rows)))
     ok = True
     for name in results[small]:
         row = [results[r][name] for r in args.rows]
         errors = sum(r.errors for r in row)
         ok = ok and errors == 0
-        cells = " | ".join(f"{r.p50:.1f} | {r.p99:.1f}" for r in row)
+        cells = " | ".join(
+            f"{leads_in[rows][name]:,} | {r.p50:.1f} | {r.p99:.1f}"
+            if name in leads_in[rows]
+            else f"— | {r.p50:.1f} | {r.p99:.1f}"
+            for rows, r in zip(args.rows, row, strict=True)
+        )
         ratios = ", ".join(f"{results[r][name].p50 / row[0].p50:.2f}" for r in others)
         per_get = ", ".join(
             f"{results[r][name].p50 / results[r]['baseline: GET one (full)'].p50:.1f}" for r in args.rows
