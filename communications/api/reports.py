@@ -64,6 +64,10 @@ class GroupSerializer(StatsSerializer):
         allow_null=True, help_text="The day (YYYY-MM-DD), dealer_uuid or employee_uuid; null: none set."
     )
 
+    def get_fields(self):
+        fields = super().get_fields()
+        return {"key": fields.pop("key"), **fields}  # the key first, as a reader looks for it
+
 
 class WaitingLeadSerializer(serializers.Serializer):
     uuid = serializers.UUIDField()
