@@ -41,4 +41,19 @@ def test_setup_demo_prints_a_working_login_and_token(capsys):
     request = RequestFactory().post("/admin/login/")
     assert authenticate(request, username="admin", password=password) is not None
     assert Token.objects.get(key=token).user.username == "admin"
-    assert Communication.objects.count() == 20
+    assert Communication.objects.count() == 20 + 24  # and this morning's leads
+
+
+def test_the_demo_has_a_morning_for_the_supervisors_dashboard():
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from communications import reports
+
+    call_command("setup_demo", count=20)
+    today = timezone.localdate()
+    report = reports.lead_response(date_from=today - dt.timedelta(days=1), date_to=today)
+    totals = report["totals"]
+    assert totals["leads"] >= 24 and totals["contacted"] >= 12 and totals["waiting"] >= 1
+    assert totals["within_sla"] >= 1 and totals["missed_sla"] >= 1
