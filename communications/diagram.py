@@ -22,6 +22,7 @@ from communications_project.svg import INK, MUTED, PALETTE, Svg, n
 from .models import Communication, Kind, Status
 
 BOX_W, BOX_H, ROW = 156, 48, 86
+HALO = ' stroke="#ffffff" stroke-width="4" paint-order="stroke"'  # a label stays legible over a line
 COLUMNS = (36, 200, 580)
 TOP = 46
 
@@ -123,7 +124,17 @@ def state_machine_svg(
                 f'<path d="M{n(x)},{n(y1)} L{n(x)},{n(y2)}" stroke="{color[name]}" stroke-width="{width_attr}" '
                 f'fill="none" marker-end="url(#{marker[name]})"/>'
             )
-            svg.text(x + 8, (y1 + y2) / 2 + 4, transition_label(name), size=11, fill=color[name], weight="600")
+            # On the left of the arrow: the arrows to the other column leave from the boxes' right.
+            svg.text(
+                x - 8,
+                (y1 + y2) / 2 + 4,
+                transition_label(name),
+                anchor="end",
+                size=11,
+                fill=color[name],
+                weight="600",
+                extra=HALO,
+            )
             continue
         out = outgoing[source].index((name, source, target))
         into = incoming[target].index((name, source, target))
@@ -149,7 +160,7 @@ def state_machine_svg(
             size=11,
             fill=color[name],
             weight="600",
-            extra=' stroke="#ffffff" stroke-width="4" paint-order="stroke"',
+            extra=HALO,
         )
 
     for status, (x, y) in box.items():

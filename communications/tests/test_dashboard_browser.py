@@ -132,3 +132,32 @@ def stats_value(report: dict, key: str) -> str:
             "waiting.count": report["waiting"]["count"],
         }[key]
     )
+
+
+def test_an_operator_records_an_attempt_and_sees_the_policy_replan_it(logged_in):
+    from selenium.webdriver.support.select import Select
+
+    from communications.models import Communication, Kind
+
+    from .factories import CommunicationFactory
+
+    communication = CommunicationFactory(kind=Kind.PLANNED, date_planned_start=timezone.now() - dt.timedelta(minutes=5))
+    driver = logged_in
+    driver.get(f"{driver.live_server_url}/admin/communications/communication/{communication.pk}/change/")
+    driver.find_element(By().CSS_SELECTOR, "#record-attempt summary").click()
+    Select(driver.find_element(By().NAME, "attempt-outcome")).select_by_value("no_answer")
+    driver.find_element(By().NAME, "attempt-comment").send_keys("С мобильного")
+    driver.find_element(By().CSS_SELECTOR, "#record-attempt button[type=submit]").click()
+
+    wait_for(driver, lambda d: d.find_elements(By().CSS_SELECTOR, ".messagelist li"))
+    assert [m.text for m in driver.find_elements(By().CSS_SELECTOR, ".messagelist li")] == [
+        "Попытка записана: Не отвечает. Попыток: 1."
+    ]
+    [row] = driver.find_elements(By().CSS_SELECTOR, "#attempts-group tbody tr")
+    assert "Не отвечает" in row.text and "С мобильного" in row.text
+    history = driver.find_elements(By().CSS_SELECTOR, "#history-group tbody tr")[0].text
+    assert "Политика попыток" in history and "Плановое начало" in history
+    driver.find_element(By().CSS_SELECTOR, "#state-machine summary").click()
+    assert driver.find_element(By().CSS_SELECTOR, "#state-machine svg").is_displayed()
+    shoot(driver, "attempt-recorded")
+    assert Communication.objects.get(pk=communication.pk).attempts_count == 1
