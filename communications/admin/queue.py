@@ -134,6 +134,7 @@ class QueueMixin:
         "date_created_display",
         "method_display",
         "status_display",
+        "attempts_display",
         "subject_display",
         "contact_display",
         "employee_display",
@@ -193,6 +194,15 @@ class QueueMixin:
         if obj.is_deleted:
             return format_html('{} <span class="badge deleted">{}</span>', status_badge(obj.status), _("deleted"))
         return status_badge(obj.status)
+
+    @admin.display(description=_("attempts"))
+    def attempts_display(self, obj: Communication) -> SafeString:
+        """How many times the client was tried; the last outcome on hover."""
+        if not obj.attempts_count:
+            return mark_safe("")
+        return format_html(
+            '<span class="attempts" title="{}">{}</span>', obj.get_last_attempt_outcome_display(), obj.attempts_count
+        )
 
     @admin.display(description=_("subject"))
     def subject_display(self, obj: Communication) -> str:

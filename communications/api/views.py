@@ -241,7 +241,7 @@ class CommunicationViewSet(viewsets.GenericViewSet):
             data = AttemptCreateSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             attempt = services.attempt_record(uuid=uuid, actor=request.user, source=Source.API, **data.validated_data)
-            body = _json(AttemptSerializer(attempt).data)
+            body = dict(AttemptSerializer(attempt).data)
             body["communication"], tag = _read_one(attempt.communication_id, "full")
             return Response(_json(body), status=status.HTTP_201_CREATED, headers={"ETag": tag})
 
