@@ -191,3 +191,27 @@ def test_a_call_that_never_rang_is_no_attempt(caller, fake_ari, telephony_settin
     assert response.status_code == 502
     assert Communication.objects.get(pk=communication.pk).attempts_count == 0
     assert not Attempt.objects.exists()
+
+
+def test_the_pbx_events_endpoint_settles_the_attempt_the_same_way(caller, fake_ari, settings):
+    """The fallback path (POST /v2/telephony/events) goes through the same call_event rule."""
+    from rest_framework.test import APIClient
+
+    settings.TELEPHONY_EVENTS_SECRET = "pbx-shared-secret"
+    settings.ATTEMPTS_MAX = 1
+    communication = planned_call()
+    channel = click(caller, communication)
+    pbx = APIClient()
+    pbx.credentials(HTTP_X_TELEPHONY_SECRET="pbx-shared-secret")
+    body = {"channel_id": channel, "event": "hangup", "cause": 17, "dialstatus": "BUSY"}
+
+    for _ in range(2):  # repeated: counted once
+        assert pbx.post("/v2/telephony/events", body, format="json").status_code == 202
+
+    row = Communication.objects.get(pk=communication.pk)
+    assert (row.attempts_count, row.last_attempt_outcome, row.status, row.fail_reason) == (
+        1,
+        "busy",
+        Status.FAILED,
+        "busy",
+    )
