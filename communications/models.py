@@ -181,6 +181,13 @@ class Communication(models.Model):
             # per dealership. Small: only inbound site and app requests are in them.
             models.Index(fields=["date_created"], condition=LEAD_CONDITION, name="comm_lead_idx"),
             models.Index(fields=["dealer_uuid", "date_created"], condition=LEAD_CONDITION, name="comm_lead_dealer_idx"),
+            # A lead's first contact by an outbound communication (docs/REPORTS.md): the client's
+            # first since the lead, from the index alone (the report probes it once per lead).
+            models.Index(
+                fields=["client_uuid", "date_created"],
+                condition=Q(direction=Direction.OUTBOUND, date_deleted__isnull=True) & ~Q(status=Status.CANCELLED),
+                name="comm_outbound_client_idx",
+            ),
             # The supervisors' dashboard: each employee's open planned communications in a
             # dealership, and how many are overdue, read from the index alone.
             models.Index(

@@ -65,6 +65,10 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='communication',
+            index=models.Index(condition=models.Q(('date_deleted__isnull', True), ('direction', 'outbound'), models.Q(('status', 'cancelled'), _negated=True)), fields=['client_uuid', 'date_created'], name='comm_outbound_client_idx'),
+        ),
+        migrations.AddIndex(
+            model_name='communication',
             index=models.Index(condition=models.Q(('date_deleted__isnull', True), ('kind', 'planned'), ('status__in', ['created', 'in_work'])), fields=['dealer_uuid', 'employee_uuid', 'date_planned_start'], name='comm_open_planned_dealer_idx'),
         ),
         migrations.AddField(

@@ -123,13 +123,14 @@ def test_the_employees_open_and_overdue_planned_communications(supervisor):
 
 
 def test_the_days_attempts_by_outcome_link_to_the_attempts(supervisor):
-    today = timezone.localdate()
-    mine = lead(timezone.now() - dt.timedelta(hours=2))
-    other = lead(timezone.now() - dt.timedelta(hours=2), dealer=DEALER_B)
+    when = timezone.now() - dt.timedelta(minutes=30)
+    day = timezone.localtime(when).date()  # yesterday just after midnight
+    mine = lead(when - dt.timedelta(hours=2))
+    other = lead(when - dt.timedelta(hours=2), dealer=DEALER_B)
     for outcome in ("no_answer", "no_answer", "busy", "reached"):
-        tried(mine, timezone.now() - dt.timedelta(minutes=30), outcome=outcome)
-    tried(other, timezone.now() - dt.timedelta(minutes=30))
-    body = supervisor.get(f"{URL}?dealer={DEALER_A}&day={today}").content.decode()
+        tried(mine, when, outcome=outcome)
+    tried(other, when)
+    body = supervisor.get(f"{URL}?dealer={DEALER_A}&day={day}").content.decode()
     assert stats(body)["attempts.total"][0] == "4"
     chart = body[body.index('class="chart attempts-chart"') :]
     links = re.findall(r'<a href="([^"]+)"><title>([^<]+)</title>', chart)

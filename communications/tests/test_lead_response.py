@@ -221,13 +221,30 @@ def test_working_hours_count_only_the_minutes_inside_them(reporter, settings):
 
 
 @pytest.mark.parametrize("count", [3, 30])
-def test_the_report_is_one_query_whatever_the_number_of_leads(reporter, django_assert_num_queries, count):
+def test_the_report_is_two_queries_whatever_the_number_of_leads(reporter, django_assert_num_queries, count):
     day = timezone.localdate() - dt.timedelta(days=1)
     for n in range(count):
         tried(lead(at(day, 10, n)), at(day, 11, n))
-    with django_assert_num_queries(1 + AUTH_QUERIES):
+        lead(at(day, 12, n))  # waiting
+    with django_assert_num_queries(2 + AUTH_QUERIES):  # the leads; the waiting ones' details
         body = reporter.get(f"{URL}?date_from={day}&date_to={day}&group_by=employee").json()
-    assert body["totals"]["contacted"] == count
+    assert (body["totals"]["contacted"], body["waiting"]["count"], len(body["waiting"]["results"])) == (
+        count,
+        count,
+        count,
+    )
+    with django_assert_num_queries(1 + AUTH_QUERIES):  # nothing waiting: no second query
+        reporter.get(f"{URL}?date_from=2020-01-01&date_to=2020-01-31")
+
+
+def test_the_waiting_list_shows_the_oldest_two_hundred_and_counts_them_all(reporter, monkeypatch):
+    monkeypatch.setattr(reports, "WAITING_SHOWN", 3)
+    day = timezone.localdate() - dt.timedelta(days=1)
+    made = [lead(at(day, 9, n)) for n in (5, 1, 4, 2, 3)]
+    body = reporter.get(f"{URL}?date_from={day}&date_to={day}").json()
+    assert body["waiting"]["count"] == 5
+    by_minute = sorted(made, key=lambda c: c.date_created)
+    assert [w["uuid"] for w in body["waiting"]["results"]] == [str(c.uuid) for c in by_minute[:3]]
 
 
 @pytest.mark.parametrize(
@@ -284,7 +301,7 @@ def test_the_report_reads_index_ranges_and_probes(dealers):
         cursor.execute("ANALYZE communications_communication")
         cursor.execute("ANALYZE communications_attempt")
     now = timezone.now()
-    rows = reports.leads(start=now - dt.timedelta(days=3), end=now, dealer_uuids=dealers).values(*reports.LEAD_COLUMNS)
+    rows = reports.report_rows(reports.leads(start=now - dt.timedelta(days=3), end=now, dealer_uuids=dealers))
     sql, params = rows.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
@@ -295,4 +312,4 @@ def test_the_report_reads_index_ranges_and_probes(dealers):
     leads_index = "comm_lead_dealer_idx" if dealers else "comm_lead_idx"
     assert f"Index Scan using {leads_index} on communications_communication" in plan, plan
     assert "Index Only Scan using attempt_comm_date_idx on communications_attempt" in plan, plan
-    assert "using comm_client_list_idx on communications_communication" in plan, plan
+    assert "Index Only Scan using comm_outbound_client_idx on communications_communication" in plan, plan
