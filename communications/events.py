@@ -1,0 +1,346 @@
+"""The change feed (SPEC §10, docs/EVENTS.md): every change to a communication as a CloudEvent.
+
+Writing. The services' history writer calls `record()` for each history entry, in the change's own
+transaction: an event exists exactly when its change committed, one per change. `data` holds the
+communication's full view as `GET /v2/communications/{uuid}` answers it, built from the instance
+the write already holds (no query), beside the version, the changed fields, the transition, the
+source and the actor. It is stored as JSON text and sent byte for byte over HTTP and AMQP.
+
+Positions that never skip. An event's position is (`txid`, `id`): `txid` is the writing
+transaction's ID (`pg_current_xact_id()`), `id` the row's serial. The feed serves only events whose
+`txid` is below `pg_snapshot_xmin(pg_current_snapshot())`, the oldest transaction still running:
+every transaction with a smaller ID has ended, so nothing can later appear at or before a position
+already served. A serial or a timestamp alone is taken before commit, and a transaction that
+commits late lands behind a consumer that has already passed it; that is the hole this closes.
+
+Per communication, the feed follows the version. A transaction may have its ID from before it
+waited for the communication's row lock (an import batch, an admin page that wrote first), so the
+`txid` written is the larger of its own and that of the communication's previous event. That one
+committed before this write got the lock, and a later write's `id` is larger, so (`txid`, `id`)
+grows with the version. The gate still holds: the raised `txid` is at least the transaction's own.
+
+Latency: an event appears once every transaction that started writing before it has ended, in
+the whole PostgreSQL cluster. A long write transaction delays the feed; it never reorders it.
+
+SQLite (the demo) has one writer at a time, so ids are handed out in commit order: `txid` is 0 and
+the feed serves everything committed, in `id` order.
+
+A cursor is 32 hex digits, `txid` and `id` as 16 each: opaque to consumers but ordered as a string,
+so it is also the CloudEvents `sequence`.
+"""
+
+import datetime as dt
+import re
+import uuid as uuid_lib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import orjson
+from django.conf import settings
+from django.db import connections, router, transaction
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
+from uuid_utils.compat import uuid7
+
+from communications_project.errors import DomainError
+from communications_project.renderers import dumps
+
+from .models import Communication, CommunicationEvent, CommunicationHistory, EventMark, EventType, HistoryAction
+
+TYPES = {
+    HistoryAction.CREATE: EventType.CREATED,
+    HistoryAction.UPDATE: EventType.UPDATED,
+    HistoryAction.TRANSITION: EventType.STATUS_CHANGED,
+    HistoryAction.DELETE: EventType.DELETED,
+    HistoryAction.RESTORE: EventType.RESTORED,
+}
+
+# The full view, field by field as GET /v2/communications/{uuid} shows it (CommunicationFullSerializer;
+# tests hold the two equal): the API's name -> the attribute path on the instance.
+VIEW = {
+    "uuid": "uuid",
+    "method": "method_id",
+    "kind": "kind",
+    "direction": "direction",
+    "status": "status",
+    "is_cancelled": "is_cancelled",
+    "is_failed": "is_failed",
+    "client_uuid": "client_uuid",
+    "employee_uuid": "employee_uuid",
+    "dealer_uuid": "dealer_uuid",
+    "subject": "subject",
+    "comment": "comment",
+    "result": "result",
+    "details": "details",
+    "date_planned_start": "date_planned_start",
+    "date_planned_finish": "date_planned_finish",
+    "date_start": "date_start",
+    "date_finish": "date_finish",
+    "cancel_reason": "cancel_reason",
+    "fail_reason": "fail_reason",
+    "oracle_id": "oracle_id",  # annotated by the write's locking read; none on a fresh UUID
+    "date_created": "date_created",
+    "date_updated": "date_updated",
+    "created_by": "created_by.username",
+    "updated_by": "updated_by.username",
+    "version": "version",
+}
+# History keys that the API names otherwise.
+API_NAMES = {"method_id": "method"}
+
+MAX_ID = 2**63 - 1
+CURSOR_RE = re.compile(r"^[0-9a-f]{32}$")
+PAGE_SIZE_MAX = 1000
+
+
+class Position(NamedTuple):
+    txid: int
+    id: int
+
+    @property
+    def cursor(self) -> str:
+        return f"{self.txid:016x}{self.id:016x}"
+
+    @classmethod
+    def parse(cls, cursor: str) -> "Position":
+        if not CURSOR_RE.fullmatch(cursor):
+            raise ValueError("A cursor is 32 lowercase hex digits, as `next`, `now` or an event's `sequence`.")
+        txid, id_ = int(cursor[:16], 16), int(cursor[16:], 16)
+        if txid > MAX_ID or id_ > MAX_ID:
+            raise ValueError("Not a cursor of this feed.")
+        return cls(txid, id_)
+
+
+START = Position(0, 0)
+PURGED = "purged"
+
+
+class CursorExpired(DomainError):
+    status_code = 410
+    code = "cursor_expired"
+    default_detail = (
+        "Events after this cursor are no longer kept. Resynchronise: note `now` (in this answer), "
+        "reload from GET /v3/communications or an export, then follow the feed with after=<now>."
+    )
+
+
+# Writing
+
+
+def _in_zone(value: Any, zone) -> Any:
+    return value.astimezone(zone) if isinstance(value, dt.datetime) else value
+
+
+def _attribute(communication: Communication, path: str) -> Any:
+    value = communication
+    for name in path.split("."):
+        value = getattr(value, name, None)
+        if value is None:
+            return None
+    return value
+
+
+def communication_view(communication: Communication) -> dict[str, Any]:
+    """The full view of GET /v2/communications/{uuid}, from the instance a write holds."""
+    zone = timezone.get_default_timezone()
+    return {name: _in_zone(_attribute(communication, path), zone) for name, path in VIEW.items()}
+
+
+def event_data(communication: Communication, entry: CommunicationHistory) -> dict[str, Any]:
+    zone = timezone.get_default_timezone()
+    transition = None
+    if entry.transition:
+        transition = {"name": entry.transition, "from": entry.status_from, "to": entry.status_to}
+    return {
+        "communication": communication_view(communication),
+        "version": communication.version,
+        "changes": {
+            API_NAMES.get(field, field): [_in_zone(old, zone), _in_zone(new, zone)]
+            for field, (old, new) in entry.changes.items()
+        },
+        "transition": transition,
+        "source": entry.source,
+        "actor": entry.actor.get_username() if entry.actor is not None else None,
+    }
+
+
+def ordering_txid(subject: uuid_lib.UUID, vendor: str) -> RawSQL:
+    """The `txid` an event of `subject` is written with (see the module's docstring)."""
+    if vendor != "postgresql":
+        return RawSQL("0", ())
+    table = CommunicationEvent._meta.db_table
+    return RawSQL(
+        "greatest(pg_current_xact_id()::text::bigint,"
+        f" coalesce((SELECT max(txid) FROM {table} WHERE subject = %s), 0))",
+        (subject,),
+    )
+
+
+def record(communication: Communication, entry: CommunicationHistory) -> CommunicationEvent:
+    """The event of one history entry; inside the write's transaction, after the row is saved."""
+    alias = router.db_for_write(CommunicationEvent)
+    return CommunicationEvent.objects.using(alias).create(
+        txid=ordering_txid(communication.uuid, connections[alias].vendor),
+        event_id=uuid7(),
+        type=TYPES[entry.action],
+        subject=communication.uuid,
+        dealer_uuid=communication.dealer_uuid,
+        time=communication.date_updated,
+        data=dumps(event_data(communication, entry)).decode(),
+    )
+
+
+# Reading
+
+
+@dataclass(frozen=True)
+class Event:
+    position: Position
+    event_id: uuid_lib.UUID
+    type: str
+    subject: uuid_lib.UUID
+    time: dt.datetime
+    data: str
+
+    def envelope(self) -> dict[str, Any]:
+        """The CloudEvent, structured JSON (`data` goes out as stored)."""
+        return {
+            "specversion": "1.0",
+            "id": str(self.event_id),
+            "source": settings.EVENTS_SOURCE,
+            "type": self.type,
+            "subject": str(self.subject),
+            "time": self.time.astimezone(dt.UTC),
+            "datacontenttype": "application/json",
+            "sequence": self.position.cursor,
+            "data": orjson.Fragment(self.data),
+        }
+
+    def body(self) -> bytes:
+        return dumps(self.envelope())
+
+
+@dataclass(frozen=True)
+class Page:
+    events: list[Event]
+    next: Position  # where to go on from: the last event's position, or `now` when none are left
+    now: Position  # the feed's position now: start here to get only what happens from now on
+    has_more: bool
+
+
+def _rows_between(alias: str, after: Position, until: Position) -> Any:
+    return CommunicationEvent.objects.using(alias).filter(
+        RawSQL("(txid, id) > (%s, %s)", tuple(after), output_field=BooleanField()),
+        RawSQL("(txid, id) <= (%s, %s)", tuple(until), output_field=BooleanField()),
+    )
+
+
+def horizon(alias: str | None = None) -> tuple[Position, Position]:
+    """(now, purged) on one database, in one query: the last position the feed may serve now, and
+    the last one retention has deleted."""
+    alias = alias or router.db_for_read(CommunicationEvent)
+    connection = connections[alias]
+    marks = EventMark._meta.db_table
+    if connection.vendor == "postgresql":
+        now = f"pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1, {MAX_ID}"
+    else:
+        now = f"0, (SELECT coalesce(max(id), 0) FROM {CommunicationEvent._meta.db_table})"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {now}, mark.txid, mark.event FROM (SELECT 1) AS one LEFT JOIN {marks} AS mark ON mark.name = %s",
+            [PURGED],
+        )
+        now_txid, now_id, purged_txid, purged_id = cursor.fetchone()
+    purged = Position(purged_txid, purged_id) if purged_txid is not None else START
+    return Position(now_txid, now_id), purged
+
+
+def event_page(
+    *,
+    after: Position | None,
+    limit: int,
+    types: Sequence[str] = (),
+    subjects: Sequence[uuid_lib.UUID] = (),
+    alias: str | None = None,
+) -> Page:
+    """The events after `after` (None: the oldest kept), in feed order. Two queries, whatever the page."""
+    alias = alias or router.db_for_read(CommunicationEvent)
+    now, purged = horizon(alias)
+    if after is None:
+        after = purged
+    elif after < purged:
+        raise CursorExpired(extra={"now": now.cursor})
+    rows = _rows_between(alias, after, now)
+    if types:
+        rows = rows.filter(type__in=types)
+    if subjects:
+        rows = rows.filter(subject__in=subjects)
+    found = [
+        Event(Position(txid, id_), event_id, type_, subject, time, data)
+        for id_, txid, event_id, type_, subject, time, data in rows.order_by("txid", "id").values_list(
+            "id", "txid", "event_id", "type", "subject", "time", "data"
+        )[: limit + 1]
+    ]
+    has_more = len(found) > limit
+    events = found[:limit]
+    return Page(
+        events=events,
+        next=events[-1].position if has_more else max(after, now),
+        now=now,
+        has_more=has_more,
+    )
+
+
+def pending(after: Position, *, cap: int, alias: str | None = None) -> tuple[int, dt.datetime | None]:
+    """How many events the feed holds after `after` (counted up to `cap`), and the oldest one's time."""
+    alias = alias or router.db_for_read(CommunicationEvent)
+    rows = CommunicationEvent.objects.using(alias).filter(
+        RawSQL("(txid, id) > (%s, %s)", tuple(after), output_field=BooleanField())
+    )
+    count = rows.order_by()[:cap].count()
+    oldest = rows.order_by("txid", "id").values_list("time", flat=True).first() if count else None
+    return count, oldest
+
+
+# Retention
+
+
+def events_purge(*, before: dt.datetime, batch_size: int, keep_after: Position | None = None) -> int:
+    """Delete the feed's oldest events, older than `before`, in short transactions of `batch_size`.
+
+    What goes is always a prefix of the feed, up to the first event that is recent enough, not yet
+    served (past `now`), or after `keep_after` (what a relay has not published yet). The `purged`
+    mark moves with each batch, so a cursor before it answers 410 instead of skipping silently.
+    """
+    table = CommunicationEvent._meta.db_table
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            now, purged = horizon(router.db_for_write(CommunicationEvent))
+            limit = min(now, keep_after) if keep_after is not None else now
+            head = list(
+                _rows_between(router.db_for_write(CommunicationEvent), purged, limit)
+                .order_by("txid", "id")
+                .values_list("txid", "id", "time")[:batch_size]
+            )
+            prefix = list(_takewhile_older(head, before))
+            if not prefix:
+                return deleted
+            last = Position(*prefix[-1][:2])
+            with connections[router.db_for_write(CommunicationEvent)].cursor() as cursor:
+                cursor.execute(f"DELETE FROM {table} WHERE (txid, id) <= (%s, %s)", list(last))
+            EventMark.objects.update_or_create(
+                name=PURGED, defaults={"txid": last.txid, "event": last.id, "date_updated": timezone.now()}
+            )
+        deleted += len(prefix)
+        if len(prefix) < batch_size:
+            return deleted
+
+
+def _takewhile_older(rows: Iterable[tuple[int, int, dt.datetime]], before: dt.datetime):
+    for row in rows:
+        if row[2] >= before:
+            return
+        yield row
