@@ -164,21 +164,17 @@ class Relay:
     def _acquire_lock(self) -> bool:
         """Wait for the advisory lock (False: asked to stop meanwhile), then load the saved position."""
         waiting_logged = False
+        if connection.vendor != "postgresql":
+            # SQLite (the demo) has no advisory locks: one relay per database file, as `make run` starts.
+            self.locked = True
+            self._load_position()
+            return True
         while not self.done():
             with connection.cursor() as cursor:  # a DatabaseError goes to run(): backoff, then again
                 cursor.execute("SELECT pg_try_advisory_lock(%s)", [self.key])
                 self.locked = bool(cursor.fetchone()[0])
             if self.locked:
-                row, _ = EventRelay.objects.get_or_create(
-                    name=self.exchange,
-                    defaults={"state": RelayState.CONNECTING, "state_since": timezone.now(), "beat_at": timezone.now()},
-                )
-                self.position = events.Position(row.txid, row.event)
-                logger.info(
-                    "publish events: holding the lock for exchange %s; publishing after %s",
-                    self.exchange,
-                    self.position.cursor,
-                )
+                self._load_position()
                 return True
             if not waiting_logged:
                 logger.info("publish events: another relay publishes to %s; waiting to take over", self.exchange)
@@ -187,8 +183,19 @@ class Relay:
             self.sleep(self.lock_poll)
         return False
 
+    def _load_position(self) -> None:
+        row, _ = EventRelay.objects.get_or_create(
+            name=self.exchange,
+            defaults={"state": RelayState.CONNECTING, "state_since": timezone.now(), "beat_at": timezone.now()},
+        )
+        self.position = events.Position(row.txid, row.event)
+        logger.info(
+            "publish events: holding the lock for exchange %s; publishing after %s", self.exchange, self.position.cursor
+        )
+
     def _release_lock(self) -> None:
-        if not self.locked:
+        if not self.locked or connection.vendor != "postgresql":
+            self.locked = False
             return
         with suppress(DatabaseError), connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [self.key])
