@@ -56,10 +56,12 @@ bench: venv
 	$(BIN)/python bench/import_id_translations.py
 	$(BIN)/python bench/import_communications.py
 	$(BIN)/python bench/api_throughput.py
+	$(BIN)/python bench/events.py
 
-# The API benchmark's harness at a tiny size, for CI: it must run and every request must succeed.
+# The benchmarks' harnesses at a tiny size, for CI: they must run and every request must succeed.
 bench-smoke: venv
 	$(BIN)/python bench/api_throughput.py --rows 300 --duration 1 --rounds 1 --db communications_bench_smoke
+	$(BIN)/python bench/events.py --count 50 --rounds 1 --events 100 --import-rows 300 --db communications_bench_events_smoke
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3

@@ -133,9 +133,12 @@ def _in_zone(value: Any, zone) -> Any:
     return value.astimezone(zone) if isinstance(value, dt.datetime) else value
 
 
-def _attribute(communication: Communication, path: str) -> Any:
+_PATHS = [(name, tuple(path.split("."))) for name, path in VIEW.items()]
+
+
+def _attribute(communication: Communication, path: tuple[str, ...]) -> Any:
     value = communication
-    for name in path.split("."):
+    for name in path:
         value = getattr(value, name, None)
         if value is None:
             return None
@@ -145,7 +148,7 @@ def _attribute(communication: Communication, path: str) -> Any:
 def communication_view(communication: Communication) -> dict[str, Any]:
     """The full view of GET /v2/communications/{uuid}, from the instance a write holds."""
     zone = timezone.get_default_timezone()
-    return {name: _in_zone(_attribute(communication, path), zone) for name, path in VIEW.items()}
+    return {name: _in_zone(_attribute(communication, path), zone) for name, path in _PATHS}
 
 
 def event_data(communication: Communication, entry: CommunicationHistory) -> dict[str, Any]:
@@ -166,30 +169,40 @@ def event_data(communication: Communication, entry: CommunicationHistory) -> dic
     }
 
 
-def ordering_txid(subject: uuid_lib.UUID, vendor: str) -> RawSQL:
-    """The `txid` an event of `subject` is written with (see the module's docstring)."""
-    if vendor != "postgresql":
-        return RawSQL("0", ())
-    table = CommunicationEvent._meta.db_table
-    return RawSQL(
+# The `txid` an event of a communication is written with (see the module's docstring).
+ORDERING_TXID = {
+    "postgresql": (
         "greatest(pg_current_xact_id()::text::bigint,"
-        f" coalesce((SELECT max(txid) FROM {table} WHERE subject = %s), 0))",
-        (subject,),
-    )
+        f" coalesce((SELECT max(txid) FROM {CommunicationEvent._meta.db_table} WHERE subject = %s), 0))"
+    ),
+    "sqlite": "0",
+}
+EVENT_COLUMNS = ("event_id", "type", "subject", "dealer_uuid", "time", "data")
+# On every write: a plain statement, not a model save (a third of the write's CPU otherwise).
+_INSERT = {
+    vendor: f"INSERT INTO {CommunicationEvent._meta.db_table} (txid, {', '.join(EVENT_COLUMNS)})"
+    f" VALUES ({txid}, {', '.join(['%s'] * len(EVENT_COLUMNS))})"
+    for vendor, txid in ORDERING_TXID.items()
+}
+_FIELDS = [CommunicationEvent._meta.get_field(name) for name in EVENT_COLUMNS]
 
 
-def record(communication: Communication, entry: CommunicationHistory) -> CommunicationEvent:
+def record(communication: Communication, entry: CommunicationHistory) -> None:
     """The event of one history entry; inside the write's transaction, after the row is saved."""
-    alias = router.db_for_write(CommunicationEvent)
-    return CommunicationEvent.objects.using(alias).create(
-        txid=ordering_txid(communication.uuid, connections[alias].vendor),
-        event_id=uuid7(),
-        type=TYPES[entry.action],
-        subject=communication.uuid,
-        dealer_uuid=communication.dealer_uuid,
-        time=communication.date_updated,
-        data=dumps(event_data(communication, entry)).decode(),
+    connection = connections[router.db_for_write(CommunicationEvent)]
+    values = (
+        uuid7(),
+        TYPES[entry.action],
+        communication.uuid,
+        communication.dealer_uuid,
+        communication.date_updated,
+        dumps(event_data(communication, entry)).decode(),
     )
+    params = [field.get_db_prep_save(value, connection) for field, value in zip(_FIELDS, values, strict=True)]
+    if connection.vendor == "postgresql":
+        params.insert(0, communication.uuid)
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT[connection.vendor], params)
 
 
 # Reading

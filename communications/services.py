@@ -105,8 +105,9 @@ def _record(
 
 def _lock(uuid: uuid_lib.UUID | str, *, deleted: bool = False) -> Communication:
     queryset = Communication.objects.deleted() if deleted else Communication.objects.alive()
-    # With what the change's event shows (the full view): one query, locking only the row.
-    queryset = queryset.select_related("created_by", "updated_by").annotate(oracle_id=selectors.oracle_id())
+    # With what the change's event shows (the full view): one query, locking only the row. The
+    # updater is not joined: every write sets it to its actor.
+    queryset = queryset.select_related("created_by").annotate(oracle_id=selectors.oracle_id())
     try:
         return queryset.select_for_update(of=("self",)).get(uuid=uuid)
     except (Communication.DoesNotExist, ValidationError, ValueError):
