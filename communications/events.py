@@ -47,7 +47,16 @@ from uuid_utils.compat import uuid7
 from communications_project.errors import DomainError
 from communications_project.renderers import dumps
 
-from .models import Communication, CommunicationEvent, CommunicationHistory, EventMark, EventType, HistoryAction
+from .models import (
+    Communication,
+    CommunicationEvent,
+    CommunicationHistory,
+    EventMark,
+    EventType,
+    HistoryAction,
+    Source,
+    Status,
+)
 
 TYPES = {
     HistoryAction.CREATE: EventType.CREATED,
@@ -187,9 +196,7 @@ _INSERT = {
 _FIELDS = [CommunicationEvent._meta.get_field(name) for name in EVENT_COLUMNS]
 
 
-def record(communication: Communication, entry: CommunicationHistory) -> None:
-    """The event of one history entry; inside the write's transaction, after the row is saved."""
-    connection = connections[router.db_for_write(CommunicationEvent)]
+def _params(communication: Communication, entry: CommunicationHistory, connection) -> list:
     values = (
         uuid7(),
         TYPES[entry.action],
@@ -201,8 +208,50 @@ def record(communication: Communication, entry: CommunicationHistory) -> None:
     params = [field.get_db_prep_save(value, connection) for field, value in zip(_FIELDS, values, strict=True)]
     if connection.vendor == "postgresql":
         params.insert(0, communication.uuid)
+    return params
+
+
+def record(communication: Communication, entry: CommunicationHistory) -> None:
+    """The event of one history entry; inside the write's transaction, after the row is saved."""
+    connection = connections[router.db_for_write(CommunicationEvent)]
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT[connection.vendor], params)
+        cursor.execute(_INSERT[connection.vendor], _params(communication, entry, connection))
+
+
+def record_many(changes: Iterable[tuple[Communication, CommunicationHistory]]) -> None:
+    """`record()` for a batch of writes (the importer's updates): one pipelined statement per event."""
+    connection = connections[router.db_for_write(CommunicationEvent)]
+    rows = [_params(communication, entry, connection) for communication, entry in changes]
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.executemany(_INSERT[connection.vendor], rows)
+
+
+def imported(uuid: str, content: dict[str, Any], *, oracle_id: int, now: dt.datetime) -> tuple:
+    """The event of an imported communication's creation, as EVENT_COLUMNS values, without `txid`
+    (the column's default: a new communication has no previous event). Built from the checked row,
+    as GET will show it; `changes` is empty, as in its history entry."""
+    zone = timezone.get_default_timezone()
+    values = {
+        **content,
+        "uuid": uuid,
+        "oracle_id": oracle_id,
+        "date_updated": now,
+        "version": 1,
+        "is_cancelled": content["status"] == Status.CANCELLED,
+        "is_failed": content["status"] == Status.FAILED,
+        "created_by": None,
+        "updated_by": None,
+    }
+    data = {
+        "communication": {name: _in_zone(values[path[0]], zone) for name, path in _PATHS},
+        "version": 1,
+        "changes": {},
+        "transition": None,
+        "source": Source.IMPORT.value,
+        "actor": None,
+    }
+    return (str(uuid7()), EventType.CREATED.value, uuid, content["dealer_uuid"], now, dumps(data).decode())
 
 
 # Reading

@@ -320,6 +320,18 @@ class EventType(models.TextChoices):
     RESTORED = "communication.restored", _("Restored")
 
 
+class CurrentTransactionId(models.Func):
+    """The writing transaction's ID as a bigint (`pg_current_xact_id()`); 0 on SQLite (the demo)."""
+
+    output_field = models.BigIntegerField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return "0", []
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return "(pg_current_xact_id()::text::bigint)", []
+
+
 class CommunicationEvent(models.Model):
     """One change of a communication, written in the transaction of the change (an outbox).
 
@@ -329,7 +341,8 @@ class CommunicationEvent(models.Model):
     id = models.BigAutoField(primary_key=True)
     # The writing transaction's ID (pg_current_xact_id()), raised to the communication's previous
     # event's when that is higher; 0 on SQLite, where `id` alone orders the feed.
-    txid = models.BigIntegerField(_("transaction"))
+    # The default serves bulk loads (COPY of new communications, which have no previous event).
+    txid = models.BigIntegerField(_("transaction"), db_default=CurrentTransactionId())
     event_id = models.UUIDField(_("event ID"))  # CloudEvents `id`, a UUIDv7; unique by construction
     type = models.CharField(_("type"), max_length=32, choices=EventType.choices)
     subject = models.UUIDField(_("communication"))  # no foreign key: events outlive nothing and lock nothing
