@@ -9,7 +9,7 @@ from communications_project.fields import DateTimeField
 from dicts.models import CommunicationMethod
 
 from ..limits import SUBJECT_MAX, TEXT_MAX
-from ..models import Communication, CommunicationHistory, Direction, EventType, FailReason, Kind, Status
+from ..models import Communication, CommunicationHistory, Direction, EventType, FailReason, Kind, Source, Status
 
 
 def _text(max_length: int, **kwargs) -> serializers.CharField:
@@ -226,8 +226,11 @@ class StatusSerializer(serializers.Serializer):
 # as communications/events.py builds them.
 
 
+TRANSITION_NAMES = list(Communication.transitions())
+
+
 class EventTransitionSerializer(serializers.Serializer):
-    name = serializers.ChoiceField(choices=["start", "close", "fail", "cancel"])
+    name = serializers.ChoiceField(choices=TRANSITION_NAMES, help_text="As in the history: start, close, fail, cancel.")
     status_from = serializers.ChoiceField(choices=Status.choices)
     to = serializers.ChoiceField(choices=Status.choices)
 
@@ -245,7 +248,7 @@ class EventDataSerializer(serializers.Serializer):
         help_text="Each changed field: [old, new].",
     )
     transition = EventTransitionSerializer(allow_null=True, help_text="For communication.status_changed.")
-    source = serializers.ChoiceField(choices=["api", "admin", "telephony", "import"])
+    source = serializers.ChoiceField(choices=Source.choices)
     actor = serializers.CharField(allow_null=True, help_text="The user's username; null for the PBX and imports.")
 
 
