@@ -8,9 +8,10 @@ source and the actor. It is stored as JSON text and sent byte for byte over HTTP
 
 Positions that never skip. An event's position is (`txid`, `id`): `txid` is the writing
 transaction's ID (`pg_current_xact_id()`), `id` the row's serial. The feed serves only events whose
-`txid` is below `pg_snapshot_xmin(pg_current_snapshot())`, the oldest transaction still running:
-every transaction with a smaller ID has ended, so nothing can later appear at or before a position
-already served. A serial or a timestamp alone is taken before commit, and a transaction that
+`txid` is below the oldest transaction that may still write one (`horizon()`: the oldest still
+running in this database, read after the current snapshot; on a replica the snapshot's
+`pg_snapshot_xmin()`): every transaction with a smaller ID has ended, so nothing can later appear
+at or before a position already served. A serial or a timestamp alone is taken before commit, and a transaction that
 commits late lands behind a consumer that has already passed it; that is the hole this closes.
 
 Per communication, the feed follows the version. A transaction may have its ID from before it
@@ -19,8 +20,9 @@ waited for the communication's row lock (an import batch, an admin page that wro
 committed before this write got the lock, and a later write's `id` is larger, so (`txid`, `id`)
 grows with the version. The gate still holds: the raised `txid` is at least the transaction's own.
 
-Latency: an event appears once every transaction that started writing before it has ended, in
-the whole PostgreSQL cluster. A long write transaction delays the feed; it never reorders it.
+Latency: an event appears once every transaction that started writing to this database before it
+has ended (on a replica: in the whole cluster, which a standby cannot tell apart). A long write
+transaction delays the feed; it never reorders it.
 
 SQLite (the demo) has one writer at a time, so ids are handed out in commit order: `txid` is 0 and
 the feed serves everything committed, in `id` order.
@@ -299,6 +301,25 @@ def _rows_between(alias: str, after: Position, until: Position) -> Any:
     )
 
 
+# pg_stat_activity and pg_prepared_xacts give 32-bit transaction IDs; made 64-bit (xid8) against the
+# snapshot's xmax, which is at most 2^31 transactions ahead of any that is still running.
+_XID8 = "(s.xmax - mod(mod(s.xmax - {}::text::bigint, 4294967296) + 4294967296, 4294967296))"
+# The oldest transaction that may still write an event. On the primary: the oldest still running in
+# this database (only those write to its tables), else the next to start; read after the snapshot,
+# so a transaction is either seen running or ended before. On a hot standby, which cannot tell which
+# database a transaction of the primary writes to: the snapshot's xmin, the oldest in the cluster.
+_OLDEST_WRITER = f"""CASE WHEN pg_is_in_recovery() THEN s.xmin ELSE least(
+    s.xmax,
+    (SELECT min({_XID8.format("backend_xid")}) FROM pg_stat_activity
+     WHERE datname = current_database() AND backend_xid IS NOT NULL),
+    (SELECT min({_XID8.format("transaction")}) FROM pg_prepared_xacts WHERE database = current_database())
+) END"""
+_SNAPSHOT = (
+    "(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,"
+    " pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax) AS s"
+)
+
+
 def horizon(alias: str | None = None) -> tuple[Position, Position]:
     """(now, purged) on one database, in one query: the last position the feed may serve now, and
     the last one retention has deleted."""
@@ -306,12 +327,15 @@ def horizon(alias: str | None = None) -> tuple[Position, Position]:
     connection = connections[alias]
     marks = EventMark._meta.db_table
     if connection.vendor == "postgresql":
-        now = f"pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1, {MAX_ID}"
+        if connection.in_atomic_block:  # pg_stat_activity is read once per transaction, then kept
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_stat_clear_snapshot()")
+        now, source = f"{_OLDEST_WRITER} - 1, {MAX_ID}", _SNAPSHOT
     else:
-        now = f"0, (SELECT coalesce(max(id), 0) FROM {CommunicationEvent._meta.db_table})"
+        now, source = f"0, (SELECT coalesce(max(id), 0) FROM {CommunicationEvent._meta.db_table})", "(SELECT 1) AS s"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {now}, mark.txid, mark.event FROM (SELECT 1) AS one LEFT JOIN {marks} AS mark ON mark.name = %s",
+            f"SELECT {now}, mark.txid, mark.event FROM {source} LEFT JOIN {marks} AS mark ON mark.name = %s",
             [PURGED],
         )
         now_txid, now_id, purged_txid, purged_id = cursor.fetchone()
