@@ -14,7 +14,6 @@ import datetime as dt
 import hashlib
 import logging
 import os
-import random
 import socket
 import threading
 import time
@@ -27,6 +26,8 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
+
+from communications_project.backoff import backoff
 
 from . import events
 from .models import EventRelay, RelayState
@@ -155,9 +156,7 @@ class Relay:
             self._release_lock()
 
     def backoff(self, failures: int) -> float:
-        """Exponential, capped, with jitter (half fixed, half random) so relays do not stampede."""
-        ceiling = min(self.backoff_max, self.backoff_initial * 2**failures)
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return backoff(failures, initial=self.backoff_initial, maximum=self.backoff_max)
 
     # One relay at a time
 

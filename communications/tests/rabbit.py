@@ -150,13 +150,6 @@ class TcpProxy:
     def restore(self) -> None:
         self.open.set()
 
-    def take_ids(self, ids: set[str], timeout: float = 60.0) -> list:
-        """Messages until every one of these message ids has arrived (duplicates included), or the deadline."""
-        deadline = time.monotonic() + timeout
-        while not ids <= {props.message_id for _m, props, _b in self.received} and time.monotonic() < deadline:
-            self.take(len(self.received) + 1, timeout=max(0.0, deadline - time.monotonic()))
-        return self.received
-
     def close(self) -> None:
         self.closed = True
         self.cut()
