@@ -6,17 +6,19 @@ ended before, so an event written inside a test's own wrapping transaction would
 """
 
 import datetime as dt
+import io
 import threading
 import uuid
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from communications import events, services
 from communications.api.serializers import CommunicationFullSerializer
-from communications.models import Communication, CommunicationEvent, EventMark, Kind, Source, Status
+from communications.models import Communication, CommunicationEvent, EventMark, EventRelay, Kind, Source, Status
 from conftest import ALL_COMMUNICATION_PERMS, AUTH_QUERIES
 from id_translations.models import IdTranslation
 
@@ -351,3 +353,24 @@ def test_events_of_the_api_validate_against_the_json_schema(client):
         validate(event)  # wait_for validated each already; here once more, by name
     assert seen[0]["specversion"] == "1.0" and seen[0]["source"] and seen[0]["time"].endswith("Z")
     assert seen[0]["datacontenttype"] == "application/json"
+
+
+def test_purge_events_command_honours_the_retention_and_the_relays_position(client, settings):
+    settings.EVENTS_RETENTION_DAYS = 30
+    for _ in range(3):
+        _create(client)
+    seen, _ = wait_for(client, 3)
+    CommunicationEvent.objects.update(time=timezone.now() - dt.timedelta(days=31))
+    first = events.Position.parse(seen[0]["sequence"])
+    EventRelay.objects.create(
+        name="communications", txid=first.txid, event=first.id, state="stopped", state_since=timezone.now(),
+        beat_at=timezone.now(),
+    )  # fmt: skip
+    out = io.StringIO()
+
+    call_command("purge_events", "--batch-size", "1", stdout=out)
+    assert "Deleted 1 events" in out.getvalue()
+    call_command("purge_events", "--include-unpublished", stdout=out)
+    assert "Deleted 2 events" in out.getvalue() and not CommunicationEvent.objects.exists()
+    with pytest.raises(CommandError):
+        call_command("purge_events", "--batch-size", "0")
