@@ -390,3 +390,28 @@ def test_concurrent_attempts_past_the_limit_fail_it_once(api, settings):
     assert Attempt.objects.filter(communication=communication).count() == 3
     transitions = CommunicationHistory.objects.filter(communication=communication, action="transition")
     assert [(t.source, t.transition) for t in transitions] == [("policy", "fail")]
+
+
+@TX
+def test_every_attempt_and_policy_step_is_in_the_change_feed(api_as, settings):
+    from .feed import FEED_PERMS, read_all, wait_for
+
+    settings.ATTEMPTS_MAX = 2
+    client = api_as("communications.view_communication", "communications.change_communication", *FEED_PERMS)
+    communication = planned_call()
+    _, start = read_all(client)
+    attempt(client, communication, "no_answer")
+    last = attempt(client, communication, "busy").json()["communication"]
+
+    seen, _ = wait_for(client, 4, after=start, subject=str(communication.uuid))
+
+    assert [(e["type"], e["data"]["source"], sorted(e["data"]["changes"])) for e in seen] == [
+        ("communication.updated", "api", ["attempts_count", "last_attempt_at", "last_attempt_outcome"]),
+        ("communication.updated", "policy", ["date_planned_start"]),
+        ("communication.updated", "api", ["attempts_count", "last_attempt_at", "last_attempt_outcome"]),
+        ("communication.status_changed", "policy", ["fail_reason", "status"]),
+    ]
+    assert seen[-1]["data"]["transition"] == {"name": "fail", "from": "created", "to": "failed"}
+    assert seen[-1]["data"]["actor"] == client.user.username
+    assert seen[-1]["data"]["communication"] == last  # the attempt's answer is the feed's last view
+    assert seen[-1]["data"]["communication"]["attempts_count"] == 2

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('communications', '0009_supervisors_group'),
+        ('communications', '0010_supervisors_group'),
         ('telephony', '0002_call_outcomes_and_listener_heartbeat'),
     ]
 

@@ -33,7 +33,7 @@ def delete_group(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("communications", "0008_attempts_and_lead_indexes"),
+        ("communications", "0009_attempts_and_lead_indexes"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('communications', '0007_history_drop_redundant_fk_index'),
+        ('communications', '0008_change_feed'),
         ('dicts', '0002_seed_methods'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
