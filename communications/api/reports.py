@@ -19,7 +19,7 @@ from .. import reports
 from ..models import Communication, Status
 
 VIEW_REPORTS = "communications.view_reports"
-DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+DATE_PATTERN = r"^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$"  # a day of the years 1900-2999, as the server takes
 
 
 class LeadResponseParams(forms.Form):
@@ -31,6 +31,13 @@ class LeadResponseParams(forms.Form):
         choices=[(group, group) for group in reports.GROUPS],
         error_messages={"invalid_choice": "Unknown value '%(value)s'."},
     )
+
+    def clean(self):
+        # A present but empty value (`?date_to=`) is a mistake, not "the default" (SPEC §6.1).
+        for name in ("date_from", "date_to", "group_by"):
+            if self.data.get(name) == "":
+                self.add_error(name, forms.ValidationError("Must not be empty.", code="blank"))
+        return super().clean()
 
     def clean_date_from(self):
         return self._in_range(self.cleaned_data["date_from"])

@@ -260,6 +260,8 @@ def test_the_waiting_list_shows_the_oldest_two_hundred_and_counts_them_all(repor
         ("dealer_uuid=", [("required", "dealer_uuid")]),
         ("dealer=00000000-0000-0000-0000-00000000000a", [("unknown_parameter", "dealer")]),
         ("group_by=day%00", [("invalid_choice", "group_by")]),
+        ("date_to=", [("blank", "date_to")]),
+        ("date_from=&group_by=", [("blank", "date_from"), ("blank", "group_by")]),
     ],
 )
 def test_bad_parameters_are_400_in_the_standard_shape(reporter, query, expected):
