@@ -1,0 +1,277 @@
+"""Who is calling, in one indexed query per request: API keys and the identity provider's bearer tokens.
+
+`Authorization: Token <key>`: the key's SHA-256 is looked up with its user and the user's
+permissions (one statement; the permissions come back as arrays and fill the caches Django's
+`ModelBackend` reads, so `user.has_perm()` needs no query). The same statement writes the key's
+last-used date when it is more than a minute old: a data-modifying CTE, so a read costs one round
+trip and the row is written at most once a minute.
+
+`Authorization: Bearer <JWT>`: verified against the provider's keys (credentials/oidc.py), then
+the employee's user, permissions and groups in one statement the same way. Groups that differ
+from the token's are set from it (a write, only when they changed); first sight makes the user.
+
+Nothing is kept between requests: a key revoked or a permission changed in the admin applies from
+the client's next request. Refusals are 401s whose `WWW-Authenticate` says why (RFC 6750).
+"""
+
+import functools
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+# A module, not its names: DRF imports this class while communications_project.errors is being imported.
+from communications_project import errors
+
+from . import claims as claims_lib
+from . import oidc
+from .models import LAST_USED_RESOLUTION, MAX_KEY_LENGTH, ApiKey, ExternalIdentity, hash_key
+
+REALM = "communications"
+
+
+class InvalidCredentials(exceptions.AuthenticationFailed):
+    """A 401 that names its own challenge: `Bearer error="invalid_token", error_description="…"`."""
+
+    def __init__(self, scheme: str, detail: str, code: str = "authentication_failed", error: str = "invalid_token"):
+        super().__init__(detail=detail, code=code)
+        description = detail.replace("\\", "").replace('"', "'")
+        self.challenge = f'{scheme} realm="{REALM}", error="{error}", error_description="{description}"'
+
+
+def challenges() -> str:
+    """What a request without credentials is told it may use."""
+    schemes = ["Token"] + (["Bearer"] if settings.OIDC_ISSUER else [])
+    return ", ".join(f'{scheme} realm="{REALM}"' for scheme in schemes)
+
+
+def _credentials(request, keyword: str) -> str | None:
+    """The credentials after `keyword` in the Authorization header; None if another scheme."""
+    parts = authentication.get_authorization_header(request).split()
+    if not parts or parts[0].lower() != keyword.lower().encode():
+        return None
+    if len(parts) != 2:
+        raise InvalidCredentials(
+            keyword, f"Send one credential: Authorization: {keyword} <credential>.", error="invalid_request"
+        )
+    try:
+        return parts[1].decode("ascii")
+    except UnicodeDecodeError:
+        raise InvalidCredentials(keyword, "The credential has characters no key or token has.") from None
+
+
+# One statement for the user and their permissions, written once per process.
+
+
+def _q(name: str) -> str:
+    return connections[DEFAULT_DB_ALIAS].ops.quote_name(name)
+
+
+def _table(model) -> str:
+    return _q(model._meta.db_table)
+
+
+def _user_columns(user: str = "u") -> tuple[str, list[str]]:
+    """The user's columns and two arrays of permission names (own, through groups), and their attnames."""
+    user_model = get_user_model()
+    user_id = f"{user}.{_q(user_model._meta.pk.column)}"
+    user_permissions = user_model._meta.get_field("user_permissions").remote_field.through
+    user_groups = user_model._meta.get_field("groups").remote_field.through
+    names = (
+        f"SELECT ct.app_label || '.' || p.codename FROM {_table(Permission)} p"
+        f" JOIN {_table(ContentType)} ct ON ct.id = p.content_type_id"
+    )
+    fields = user_model._meta.concrete_fields
+    sql = f"""{", ".join(f"{user}.{_q(f.column)}" for f in fields)},
+               ARRAY({names} JOIN {_table(user_permissions)} up ON up.permission_id = p.id
+                     WHERE up.user_id = {user_id}),
+               ARRAY({names} JOIN {_table(Group.permissions.through)} gp ON gp.permission_id = p.id
+                     JOIN {_table(user_groups)} ug ON ug.group_id = gp.group_id WHERE ug.user_id = {user_id})"""
+    return sql, [f.attname for f in fields]
+
+
+def _user_from(row, names: list[str]):
+    """The user of `row` (its columns, then the two permission arrays), permission caches filled."""
+    user = get_user_model().from_db(DEFAULT_DB_ALIAS, names, row[: len(names)])
+    if not user.is_superuser:  # has_perm() answers yes without a query; ModelBackend lists every permission
+        # The caches django.contrib.auth.backends.ModelBackend fills on first use.
+        user._user_perm_cache, user._group_perm_cache = set(row[len(names)]), set(row[len(names) + 1])
+        user._perm_cache = user._user_perm_cache | user._group_perm_cache
+    return user
+
+
+@functools.cache
+def _api_key_statement() -> tuple[str, list[str], list[str]]:
+    user_model = get_user_model()
+    key, user = _table(ApiKey), _table(user_model)
+    key_fields = ApiKey._meta.concrete_fields
+    user_sql, user_names = _user_columns()
+    sql = f"""
+        WITH used AS (
+            UPDATE {key} SET date_last_used = now()
+            WHERE key_hash = %(hash)s AND date_revoked IS NULL AND (date_expires IS NULL OR date_expires > now())
+              AND (date_last_used IS NULL OR date_last_used < now() - interval '{LAST_USED_RESOLUTION} seconds')
+              AND EXISTS (SELECT 1 FROM {user} WHERE id = {key}.user_id AND is_active)
+            RETURNING 1
+        )
+        SELECT {", ".join(f"k.{_q(f.column)}" for f in key_fields)}, {user_sql}
+        FROM {key} k JOIN {user} u ON u.id = k.user_id
+        WHERE k.key_hash = %(hash)s
+    """
+    return sql, [f.attname for f in key_fields], user_names
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Token <key>`: the service's API keys, migrated DRF tokens included."""
+
+    keyword = "Token"
+
+    def authenticate(self, request):
+        key = _credentials(request, self.keyword)
+        if key is None:
+            return None
+        return self.authenticate_credentials(key)
+
+    def authenticate_credentials(self, key: str):
+        if len(key) > MAX_KEY_LENGTH:
+            raise InvalidCredentials(self.keyword, "Invalid API key.")
+        if connections[DEFAULT_DB_ALIAS].vendor != "postgresql":
+            api_key = self._read_with_orm(hash_key(key))
+        else:
+            sql, key_names, user_names = _api_key_statement()
+            with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+                cursor.execute(sql, {"hash": hash_key(key)})
+                row = cursor.fetchone()
+            if row is None:
+                raise InvalidCredentials(self.keyword, "Invalid API key.")
+            api_key = ApiKey.from_db(DEFAULT_DB_ALIAS, key_names, row[: len(key_names)])
+            api_key.user = _user_from(row[len(key_names) :], user_names)
+        if api_key.date_revoked is not None:
+            raise InvalidCredentials(self.keyword, "The API key has been revoked.", code="api_key_revoked")
+        if api_key.date_expires is not None and api_key.date_expires <= timezone.now():
+            raise InvalidCredentials(self.keyword, "The API key has expired.", code="api_key_expired")
+        if not api_key.user.is_active:
+            raise InvalidCredentials(self.keyword, "User inactive or deleted.")
+        return api_key.user, api_key
+
+    def _read_with_orm(self, key_hash: str) -> ApiKey:
+        """The SQLite demo: the same answers in a few queries."""
+        api_key = ApiKey.objects.select_related("user").filter(key_hash=key_hash).first()
+        if api_key is None:
+            raise InvalidCredentials(self.keyword, "Invalid API key.")
+        now = timezone.now()
+        stale = api_key.date_last_used is None or (now - api_key.date_last_used).total_seconds() > LAST_USED_RESOLUTION
+        if api_key.status(now) == "active" and api_key.user.is_active and stale:
+            ApiKey.objects.filter(pk=api_key.pk).update(date_last_used=now)
+        return api_key
+
+    def authenticate_header(self, request):
+        return challenges()
+
+
+@functools.cache
+def _identity_statement() -> tuple[str, list[str]]:
+    user_model = get_user_model()
+    identity, user = _table(ExternalIdentity), _table(user_model)
+    user_groups = _table(user_model._meta.get_field("groups").remote_field.through)
+    user_sql, user_names = _user_columns()
+    sql = f"""
+        WITH seen AS (
+            UPDATE {identity} SET date_last_seen = now()
+            WHERE issuer = %(issuer)s AND subject = %(subject)s
+              AND (date_last_seen IS NULL OR date_last_seen < now() - interval '{LAST_USED_RESOLUTION} seconds')
+            RETURNING 1
+        )
+        SELECT {user_sql},
+               ARRAY(SELECT ug.group_id FROM {user_groups} ug JOIN {_table(Group)} g ON g.id = ug.group_id
+                     WHERE ug.user_id = u.id AND g.name = ANY(%(managed)s)),
+               ARRAY(SELECT g.id FROM {_table(Group)} g WHERE g.name = ANY(%(granted)s))
+        FROM {identity} i JOIN {user} u ON u.id = i.user_id
+        WHERE i.issuer = %(issuer)s AND i.subject = %(subject)s
+    """
+    return sql, user_names
+
+
+class BearerAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer <JWT>`: an access token from the identity provider (OIDC_ISSUER)."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        token = _credentials(request, self.keyword)
+        if token is None:
+            return None
+        config = oidc.Config.from_settings()
+        if config is None:
+            raise InvalidCredentials(self.keyword, "This service is configured to accept no bearer tokens.")
+        try:
+            verified = oidc.verify(token, config)
+            employee = claims_lib.Employee(
+                issuer=config.issuer,
+                subject=claims_lib.subject_from(verified, settings.OIDC_USERNAME_CLAIM),
+                groups=claims_lib.groups_from(verified, settings.OIDC_GROUPS_CLAIM, settings.OIDC_GROUPS_MAP),
+                dealer_uuids=claims_lib.dealer_uuids_from(verified, settings.OIDC_DEALERS_CLAIM),
+                expires_at=verified["exp"],
+            )
+        except oidc.TokenRejected as rejected:
+            raise InvalidCredentials(self.keyword, rejected.description, code=rejected.code) from None
+        except oidc.ProviderUnavailable as unavailable:
+            raise errors.as_api_exception(
+                errors.IdentityProviderUnavailable(retry_after=unavailable.retry_after)
+            ) from None
+        user = self._user(employee)
+        if not user.is_active:
+            raise InvalidCredentials(self.keyword, "User inactive or deleted.")
+        return user, employee
+
+    def _user(self, employee: claims_lib.Employee):
+        from . import services  # not at import time: see the import of errors above
+
+        managed = sorted(set(settings.OIDC_GROUPS_MAP.values()))
+        found = self._read(employee, managed)
+        if found is None:
+            granted = set(Group.objects.filter(name__in=employee.groups).values_list("id", flat=True))
+            try:
+                return services.identity_create(issuer=employee.issuer, subject=employee.subject, group_ids=granted)
+            except services.IdentityConflict as conflict:
+                raise InvalidCredentials(self.keyword, conflict.detail, code=conflict.code) from None
+        user, current, granted = found
+        if current != granted:
+            # The token is the source of the groups the mapping manages: set them, and let Django
+            # read the permissions they now give (those read above were the old groups').
+            services.identity_groups_set(user=user, managed=managed, granted=granted)
+            user = get_user_model().objects.get(pk=user.pk)
+        # Issue 18 (dealership scope) wires in here: the user's dealerships from employee.dealer_uuids.
+        return user
+
+    def _read(self, employee: claims_lib.Employee, managed: list[str]):
+        """(user, ids of the managed groups they are in, ids of the groups the token grants), or None."""
+        if connections[DEFAULT_DB_ALIAS].vendor != "postgresql":  # the SQLite demo: Django's queries
+            identities = ExternalIdentity.objects.filter(issuer=employee.issuer, subject=employee.subject)
+            identity = identities.select_related("user").first()
+            if identity is None:
+                return None
+            identities.update(date_last_seen=timezone.now())
+            user = identity.user
+            current = set(user.groups.filter(name__in=managed).values_list("id", flat=True))
+            return user, current, set(Group.objects.filter(name__in=employee.groups).values_list("id", flat=True))
+        sql, user_names = _identity_statement()
+        params = {
+            "issuer": employee.issuer,
+            "subject": employee.subject,
+            "managed": managed,
+            "granted": sorted(employee.groups),
+        }
+        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        return _user_from(row[:-2], user_names), set(row[-2]), set(row[-1])
+
+    def authenticate_header(self, request):
+        return challenges()
