@@ -193,7 +193,10 @@ REST_FRAMEWORK = {
 DRF_STANDARDIZED_ERRORS = {
     # One documented 400 body for every operation: validation also happens in the services, so a
     # per-field enumeration generated from the serializers would be incomplete.
-    "ERROR_SCHEMAS": {"400": "communications_project.api.ErrorResponseSerializer"},
+    "ERROR_SCHEMAS": {
+        "400": "communications_project.api.ErrorResponseSerializer",
+        "401": "credentials.schema.ErrorResponse401Serializer",  # with why a key or a token was refused
+    },
     "EXCEPTION_HANDLER_CLASS": "communications_project.errors.ErrorHandler",
     "EXCEPTION_FORMATTER_CLASS": "communications_project.errors.ErrorFormatter",
     "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,

@@ -32,6 +32,7 @@ from . import oidc
 from .models import LAST_USED_RESOLUTION, MAX_KEY_LENGTH, ApiKey, ExternalIdentity, hash_key
 
 REALM = "communications"
+API_KEY_EXPIRED, API_KEY_REVOKED = "api_key_expired", "api_key_revoked"
 
 
 class InvalidCredentials(exceptions.AuthenticationFailed):
@@ -112,9 +113,9 @@ def _api_key_statement() -> tuple[str, list[str], list[str]]:
     user_sql, user_names = _user_columns()
     sql = f"""
         WITH used AS (
-            UPDATE {key} SET date_last_used = now()
-            WHERE key_hash = %(hash)s AND date_revoked IS NULL AND (date_expires IS NULL OR date_expires > now())
-              AND (date_last_used IS NULL OR date_last_used < now() - interval '{LAST_USED_RESOLUTION} seconds')
+            UPDATE {key} SET date_last_used = statement_timestamp()
+            WHERE key_hash = %(hash)s AND date_revoked IS NULL AND (date_expires IS NULL OR date_expires > statement_timestamp())
+              AND (date_last_used IS NULL OR date_last_used < statement_timestamp() - interval '{LAST_USED_RESOLUTION} seconds')
               AND EXISTS (SELECT 1 FROM {user} WHERE id = {key}.user_id AND is_active)
             RETURNING 1
         )
@@ -151,9 +152,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             api_key = ApiKey.from_db(DEFAULT_DB_ALIAS, key_names, row[: len(key_names)])
             api_key.user = _user_from(row[len(key_names) :], user_names)
         if api_key.date_revoked is not None:
-            raise InvalidCredentials(self.keyword, "The API key has been revoked.", code="api_key_revoked")
+            raise InvalidCredentials(self.keyword, "The API key has been revoked.", code=API_KEY_REVOKED)
         if api_key.date_expires is not None and api_key.date_expires <= timezone.now():
-            raise InvalidCredentials(self.keyword, "The API key has expired.", code="api_key_expired")
+            raise InvalidCredentials(self.keyword, "The API key has expired.", code=API_KEY_EXPIRED)
         if not api_key.user.is_active:
             raise InvalidCredentials(self.keyword, "User inactive or deleted.")
         return api_key.user, api_key
@@ -181,9 +182,9 @@ def _identity_statement() -> tuple[str, list[str]]:
     user_sql, user_names = _user_columns()
     sql = f"""
         WITH seen AS (
-            UPDATE {identity} SET date_last_seen = now()
+            UPDATE {identity} SET date_last_seen = statement_timestamp()
             WHERE issuer = %(issuer)s AND subject = %(subject)s
-              AND (date_last_seen IS NULL OR date_last_seen < now() - interval '{LAST_USED_RESOLUTION} seconds')
+              AND (date_last_seen IS NULL OR date_last_seen < statement_timestamp() - interval '{LAST_USED_RESOLUTION} seconds')
             RETURNING 1
         )
         SELECT {user_sql},

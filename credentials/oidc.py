@@ -65,8 +65,18 @@ ISSUER = ("token_issuer_invalid", "The token was not issued by this service's id
 AUDIENCE = ("token_audience_invalid", "The token is not meant for this service (aud).")
 
 
+CLAIM_INVALID = "token_claim_invalid"
+REFUSAL_CODES = sorted(
+    {
+        code
+        for code, _ in (MALFORMED, ALGORITHM, NO_KID, KEY_UNKNOWN, SIGNATURE, EXPIRED, NOT_YET_VALID, ISSUER, AUDIENCE)
+    }
+    | {CLAIM_INVALID}
+)
+
+
 def missing_claim(name: str) -> TokenRejected:
-    return TokenRejected("token_claim_invalid", f"The token lacks the {name} claim, or it is malformed.")
+    return TokenRejected(CLAIM_INVALID, f"The token lacks the {name} claim, or it is malformed.")
 
 
 @dataclass(frozen=True)

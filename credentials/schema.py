@@ -2,6 +2,12 @@
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
+from drf_standardized_errors.openapi_serializers import ClientErrorEnum, ErrorCode401Enum
+from rest_framework import serializers
+
+from .authentication import API_KEY_EXPIRED, API_KEY_REVOKED
+from .oidc import REFUSAL_CODES
+from .services import IdentityConflict
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
@@ -30,3 +36,21 @@ class BearerScheme(OpenApiAuthenticationExtension):
                 "with (OIDC_ISSUER, for the audience OIDC_AUDIENCE): `Authorization: Bearer <JWT>`."
             ),
         }
+
+
+# Every code a 401 may carry: DRF's, and why a key or a token was refused (DRF_STANDARDIZED_ERRORS).
+CODES_401 = [
+    *ErrorCode401Enum.choices,
+    *((code, code) for code in (API_KEY_EXPIRED, API_KEY_REVOKED, IdentityConflict.code, *REFUSAL_CODES)),
+]
+
+
+class Error401Serializer(serializers.Serializer):
+    code = serializers.ChoiceField(choices=CODES_401)
+    detail = serializers.CharField()
+    attr = serializers.CharField(allow_null=True)
+
+
+class ErrorResponse401Serializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=ClientErrorEnum.choices)
+    errors = Error401Serializer(many=True)
