@@ -67,6 +67,10 @@ def _credentials(request, keyword: str) -> str | None:
 
 # One statement for the user and their permissions, written once per process.
 
+# The statement's own time, not its transaction's (now()): inside a transaction that began
+# earlier, an expiry that has passed since must count as passed.
+NOW = "statement_timestamp()"
+
 
 def _q(name: str) -> str:
     return connections[DEFAULT_DB_ALIAS].ops.quote_name(name)
@@ -113,9 +117,9 @@ def _api_key_statement() -> tuple[str, list[str], list[str]]:
     user_sql, user_names = _user_columns()
     sql = f"""
         WITH used AS (
-            UPDATE {key} SET date_last_used = statement_timestamp()
-            WHERE key_hash = %(hash)s AND date_revoked IS NULL AND (date_expires IS NULL OR date_expires > statement_timestamp())
-              AND (date_last_used IS NULL OR date_last_used < statement_timestamp() - interval '{LAST_USED_RESOLUTION} seconds')
+            UPDATE {key} SET date_last_used = {NOW}
+            WHERE key_hash = %(hash)s AND date_revoked IS NULL AND (date_expires IS NULL OR date_expires > {NOW})
+              AND (date_last_used IS NULL OR date_last_used < {NOW} - interval '{LAST_USED_RESOLUTION} seconds')
               AND EXISTS (SELECT 1 FROM {user} WHERE id = {key}.user_id AND is_active)
             RETURNING 1
         )
@@ -182,9 +186,9 @@ def _identity_statement() -> tuple[str, list[str]]:
     user_sql, user_names = _user_columns()
     sql = f"""
         WITH seen AS (
-            UPDATE {identity} SET date_last_seen = statement_timestamp()
+            UPDATE {identity} SET date_last_seen = {NOW}
             WHERE issuer = %(issuer)s AND subject = %(subject)s
-              AND (date_last_seen IS NULL OR date_last_seen < statement_timestamp() - interval '{LAST_USED_RESOLUTION} seconds')
+              AND (date_last_seen IS NULL OR date_last_seen < {NOW} - interval '{LAST_USED_RESOLUTION} seconds')
             RETURNING 1
         )
         SELECT {user_sql},
