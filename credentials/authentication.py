@@ -2,9 +2,10 @@
 
 `Authorization: Token <key>`: the key's SHA-256 is looked up with its user and the user's
 permissions (one statement; the permissions come back as arrays and fill the caches Django's
-`ModelBackend` reads, so `user.has_perm()` needs no query). The same statement writes the key's
-last-used date when it is more than a minute old: a data-modifying CTE, so a read costs one round
-trip and the row is written at most once a minute.
+`ModelBackend` reads, so `user.has_perm()` needs no query). Once a minute per key and process,
+the same statement also writes the key's last-used date, as a data-modifying CTE that the
+database carries out only if the stored date is more than a minute old: a read costs one round
+trip, and the row is written at most once a minute (see `LastUse`).
 
 `Authorization: Bearer <JWT>`: verified against the provider's keys (credentials/oidc.py), then
 the employee's user, permissions and groups in one statement the same way. Groups that differ
@@ -15,6 +16,8 @@ the client's next request. Refusals are 401s whose `WWW-Authenticate` says why (
 """
 
 import functools
+import threading
+import time
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -99,6 +102,40 @@ def _user_columns(user: str = "u") -> tuple[str, list[str]]:
     return sql, [f.attname for f in fields]
 
 
+class LastUse:
+    """Which keys (or employees) this process wrote the last-used date of within the past minute.
+
+    Their reads within it are a plain SELECT (cheaper to plan and to run); the first read after
+    it carries the write again, which the database does only if the stored date is itself more
+    than a minute old (another process may have written it meanwhile). So the date is at most
+    about two minutes behind, and a row is written at most once a minute, however many processes.
+    """
+
+    MAX_KEPT = 10_000
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._until: dict[tuple, float] = {}
+
+    def due(self, who: tuple) -> bool:
+        return self._until.get(who, 0.0) <= time.monotonic()
+
+    def written(self, who: tuple) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._until) >= self.MAX_KEPT:
+                self._until = {k: until for k, until in self._until.items() if until > now}
+            self._until[who] = now + LAST_USED_RESOLUTION
+
+    def forget(self) -> None:
+        """As if a minute had passed (tests), or a new process."""
+        with self._lock:
+            self._until.clear()
+
+
+LAST_USE = LastUse()
+
+
 def _user_from(row, names: list[str]):
     """The user of `row` (its columns, then the two permission arrays), permission caches filled."""
     user = get_user_model().from_db(DEFAULT_DB_ALIAS, names, row[: len(names)])
@@ -110,19 +147,20 @@ def _user_from(row, names: list[str]):
 
 
 @functools.cache
-def _api_key_statement() -> tuple[str, list[str], list[str]]:
+def _api_key_statement(write_last_used: bool) -> tuple[str, list[str], list[str]]:
     user_model = get_user_model()
     key, user = _table(ApiKey), _table(user_model)
     key_fields = ApiKey._meta.concrete_fields
     user_sql, user_names = _user_columns()
-    sql = f"""
+    used = f"""
         WITH used AS (
             UPDATE {key} SET date_last_used = {NOW}
             WHERE key_hash = %(hash)s AND date_revoked IS NULL AND (date_expires IS NULL OR date_expires > {NOW})
               AND (date_last_used IS NULL OR date_last_used < {NOW} - interval '{LAST_USED_RESOLUTION} seconds')
               AND EXISTS (SELECT 1 FROM {user} WHERE id = {key}.user_id AND is_active)
             RETURNING 1
-        )
+        )"""
+    sql = f"""{used if write_last_used else ""}
         SELECT {", ".join(f"k.{_q(f.column)}" for f in key_fields)}, {user_sql}
         FROM {key} k JOIN {user} u ON u.id = k.user_id
         WHERE k.key_hash = %(hash)s
@@ -147,9 +185,11 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if connections[DEFAULT_DB_ALIAS].vendor != "postgresql":
             api_key = self._read_with_orm(hash_key(key))
         else:
-            sql, key_names, user_names = _api_key_statement()
+            key_hash = hash_key(key)
+            due = LAST_USE.due(("key", key_hash))
+            sql, key_names, user_names = _api_key_statement(due)
             with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-                cursor.execute(sql, {"hash": hash_key(key)})
+                cursor.execute(sql, {"hash": key_hash})
                 row = cursor.fetchone()
             if row is None:
                 raise InvalidCredentials(self.keyword, "Invalid API key.")
@@ -161,6 +201,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise InvalidCredentials(self.keyword, "The API key has expired.", code=API_KEY_EXPIRED)
         if not api_key.user.is_active:
             raise InvalidCredentials(self.keyword, "User inactive or deleted.")
+        LAST_USE.written(("key", api_key.key_hash))
         return api_key.user, api_key
 
     def _read_with_orm(self, key_hash: str) -> ApiKey:
@@ -179,18 +220,19 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
 
 @functools.cache
-def _identity_statement() -> tuple[str, list[str]]:
+def _identity_statement(write_last_seen: bool) -> tuple[str, list[str]]:
     user_model = get_user_model()
     identity, user = _table(ExternalIdentity), _table(user_model)
     user_groups = _table(user_model._meta.get_field("groups").remote_field.through)
     user_sql, user_names = _user_columns()
-    sql = f"""
+    seen = f"""
         WITH seen AS (
             UPDATE {identity} SET date_last_seen = {NOW}
             WHERE issuer = %(issuer)s AND subject = %(subject)s
               AND (date_last_seen IS NULL OR date_last_seen < {NOW} - interval '{LAST_USED_RESOLUTION} seconds')
             RETURNING 1
-        )
+        )"""
+    sql = f"""{seen if write_last_seen else ""}
         SELECT {user_sql},
                ARRAY(SELECT ug.group_id FROM {user_groups} ug JOIN {_table(Group)} g ON g.id = ug.group_id
                      WHERE ug.user_id = u.id AND g.name = ANY(%(managed)s)),
@@ -264,7 +306,8 @@ class BearerAuthentication(authentication.BaseAuthentication):
             user = identity.user
             current = set(user.groups.filter(name__in=managed).values_list("id", flat=True))
             return user, current, set(Group.objects.filter(name__in=employee.groups).values_list("id", flat=True))
-        sql, user_names = _identity_statement()
+        who = ("identity", employee.issuer, employee.subject)
+        sql, user_names = _identity_statement(LAST_USE.due(who))
         params = {
             "issuer": employee.issuer,
             "subject": employee.subject,
@@ -276,6 +319,7 @@ class BearerAuthentication(authentication.BaseAuthentication):
             row = cursor.fetchone()
         if row is None:
             return None
+        LAST_USE.written(who)
         return _user_from(row[:-2], user_names), set(row[-2]), set(row[-1])
 
     def authenticate_header(self, request):

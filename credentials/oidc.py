@@ -15,12 +15,18 @@ document (`<issuer>/.well-known/openid-configuration`), fetched with PyJWT's `Py
 A token is verified for its signature (RS256 or ES256 only, with the key the `kid` names and the
 algorithm that key is for: never `none`, never HMAC with a public key), `iss`, `aud`, and `exp`
 and `nbf` with `OIDC_LEEWAY_SECONDS` of leeway. Each refusal has its own code and description.
+
+A client sends the same token until it expires; once verified, its claims are kept (by the
+token's SHA-256, per process, a few thousand tokens at most) until its `exp`, and no longer than
+the keys themselves are kept, so the signature is checked once, not on every request.
 """
 
+import hashlib
 import logging
 import math
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +40,8 @@ log = logging.getLogger(__name__)
 ALLOWED_ALGORITHMS = ("RS256", "ES256")
 # Longer than any access token a provider issues (Azure AD's with many groups: about 4 KB).
 MAX_TOKEN_LENGTH = 16_384
+# Verified tokens kept per process (their claims, until they expire).
+VERIFIED_TOKENS_KEPT = 4096
 
 
 class TokenRejected(Exception):
@@ -119,6 +127,23 @@ class KeySet:
         self._fetched_at: float | None = None
         self._failed_at: float | None = None
         self.fetches = 0  # successful fetches of the key set (tests and logs)
+        # sha256(token) -> (valid until, the kid it was signed with, its claims)
+        self._verified: OrderedDict[str, tuple[float, str, dict[str, Any]]] = OrderedDict()
+
+    def verified(self, token: str) -> dict[str, Any] | None:
+        """The claims of `token` if this process verified it, it has not expired since, and the
+        provider still publishes its key (a key dropped from the set drops its tokens)."""
+        entry = self._verified.get(hashlib.sha256(token.encode()).hexdigest())
+        if entry is None or entry[0] <= time.time() or PyJWKClient.match_kid(self._keys or [], entry[1]) is None:
+            return None
+        return entry[2]
+
+    def remember(self, token: str, kid: str, claims: dict[str, Any]) -> None:
+        until = min(float(claims["exp"]), time.time() + self.config.cache_seconds)
+        with self._lock:
+            self._verified[hashlib.sha256(token.encode()).hexdigest()] = (until, kid, claims)
+            while len(self._verified) > VERIFIED_TOKENS_KEPT:
+                self._verified.popitem(last=False)  # the oldest first
 
     def signing_key(self, kid: str) -> PyJWK:
         with self._lock:
@@ -218,6 +243,15 @@ def verify(token: str, config: Config) -> dict[str, Any]:
     """The token's claims, once its signature, issuer, audience and times are checked."""
     if len(token) > MAX_TOKEN_LENGTH:
         raise TokenRejected(*MALFORMED)
+    keys = key_set(config)
+    claims = keys.verified(token)
+    if claims is None:
+        kid, claims = _verify(token, config, keys)
+        keys.remember(token, kid, claims)
+    return claims
+
+
+def _verify(token: str, config: Config, keys: KeySet) -> tuple[str, dict[str, Any]]:
     try:
         unverified = jwt.decode_complete(token, options={"verify_signature": False})
     except jwt.InvalidTokenError:
@@ -231,11 +265,11 @@ def verify(token: str, config: Config) -> dict[str, Any]:
         raise TokenRejected(*NO_KID)
     if payload.get("iss") != config.issuer:
         raise TokenRejected(*ISSUER)  # before asking the provider for keys it would not have
-    key = key_set(config).signing_key(kid)
+    key = keys.signing_key(kid)
     if key.algorithm_name != algorithm:
         raise TokenRejected(*KEY_MISMATCH)
     try:
-        return jwt.decode(
+        return kid, jwt.decode(
             token,
             key.key,
             algorithms=[algorithm],

@@ -13,6 +13,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from credentials import oidc
+from credentials.authentication import LAST_USE
 
 AUDIENCE = "communications-api"
 REALM_PATH = "/realms/dealers"
@@ -94,8 +95,9 @@ class IdentityProvider:
 
 @pytest.fixture(autouse=True)
 def _no_keys_kept():
-    """Each test starts as a new process would: no signing keys fetched."""
+    """Each test starts as a new process would: no signing keys fetched, no last use written."""
     oidc.forget()
+    LAST_USE.forget()
     yield
     oidc.forget()
 

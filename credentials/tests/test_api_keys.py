@@ -5,12 +5,14 @@ import hashlib
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from communications.tests.factories import CommunicationFactory, UserFactory
 from conftest import AUTH_QUERIES
 from credentials import services
+from credentials.authentication import LAST_USE
 from credentials.models import ApiKey
 
 pytestmark = pytest.mark.django_db
@@ -113,11 +115,19 @@ def test_last_used_is_written_at_most_once_a_minute_in_the_one_query(
         assert get(key, url).status_code == 200
     first = ApiKey.objects.get(user=user).date_last_used
     assert first is not None and timezone.now() - first < dt.timedelta(seconds=5)
+    with CaptureQueriesContext(connection) as queries:
+        assert get(key, url).status_code == 200
+    assert len(queries) == 1 + AUTH_QUERIES
+    assert "UPDATE" not in queries[0]["sql"]  # within the minute the read does not even ask to write
+    assert ApiKey.objects.get(user=user).date_last_used == first
+    # A minute later (or in another process) the read asks again, and the database writes.
+    LAST_USE.forget()
     with django_assert_num_queries(1 + AUTH_QUERIES):
         assert get(key, url).status_code == 200
-    assert ApiKey.objects.get(user=user).date_last_used == first  # within the minute: not written
+    assert ApiKey.objects.get(user=user).date_last_used == first  # stored less than a minute ago: kept
     earlier = timezone.now() - dt.timedelta(seconds=61)
     ApiKey.objects.filter(user=user).update(date_last_used=earlier)
+    LAST_USE.forget()
     assert get(key, url).status_code == 200
     assert ApiKey.objects.get(user=user).date_last_used > earlier + dt.timedelta(seconds=60)
 

@@ -376,3 +376,12 @@ def test_a_discovery_document_naming_another_issuer_is_not_trusted(provider):
     provider.discovery_issuer = "https://evil.example.com/realms/dealers"
     assert_unavailable(get(provider.token()), retry_after=10)
     assert provider.hits["jwks"] == 0
+
+
+def test_a_token_verified_once_is_refused_once_it_expires(provider, settings):
+    settings.OIDC_LEEWAY_SECONDS = 0
+    token = provider.token(exp=int(time.time()) + 2)
+    assert get(token).status_code == 200
+    assert get(token).status_code == 200  # its claims kept: no second verification
+    time.sleep(2.1)
+    assert_refused(get(token), "token_expired", "The token has expired.")
