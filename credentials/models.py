@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 # Every key the service makes starts with this: people and secret scanners can tell what it is.
 KEY_MARK = "cmk_"
@@ -57,7 +58,7 @@ class ApiKey(models.Model):
     name = models.CharField(_("name"), max_length=100, help_text=_("What the key is for, e.g. “CRM front end”."))
     prefix = models.CharField(_("prefix"), max_length=16, unique=True, editable=False)
     key_hash = models.CharField(_("SHA-256 of the key"), max_length=64, unique=True, editable=False)
-    date_created = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    date_created = models.DateTimeField(pgettext_lazy("api key", "created"), default=timezone.now, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

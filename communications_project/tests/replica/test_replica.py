@@ -27,6 +27,7 @@ from communications.models import Communication, CommunicationHistory, Status
 from communications.tests.factories import UserFactory
 from communications_project import db
 from conftest import ALL_COMMUNICATION_PERMS, AUTH_QUERIES
+from credentials.authentication import LAST_USE
 from credentials.services import api_key_create
 from dicts import selectors as dict_selectors
 from id_translations.models import IdTranslation
@@ -211,6 +212,7 @@ def seeded(pair):
 
 def read(api: APIClient, method: str, path: str, data: dict | None, values: dict):
     dict_selectors.forget()  # each process keeps the methods dictionary: make this read load it
+    LAST_USE.forget()  # and which keys it marked used this minute: make this read's SQL the same every time
     path = path.format(**values)
     if data is None:
         return getattr(api, method)(path)
