@@ -11,8 +11,10 @@ trip, and the row is written at most once a minute (see `LastUse`).
 the employee's user, permissions and groups in one statement the same way. Groups that differ
 from the token's are set from it (a write, only when they changed); first sight makes the user.
 
-Nothing is kept between requests: a key revoked or a permission changed in the admin applies from
-the client's next request. Refusals are 401s whose `WWW-Authenticate` says why (RFC 6750).
+Nothing that decides access is kept between requests: a key revoked, a user deactivated or a
+permission changed in the admin applies from the client's next request (a verified token's
+claims are kept, credentials/oidc.py, but its user and permissions are read every time).
+Refusals are 401s whose `WWW-Authenticate` says why (RFC 6750).
 """
 
 import functools
