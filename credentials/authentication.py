@@ -23,14 +23,14 @@ import time
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
-from django.contrib.contenttypes.models import ContentType
+from django.contrib.auth.models import Group
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 # A module, not its names: DRF imports this class while communications_project.errors is being imported.
 from communications_project import errors
+from communications_project.authentication import quote, table, user_columns, user_from
 
 from . import claims as claims_lib
 from . import oidc
@@ -70,38 +70,11 @@ def _credentials(request, keyword: str) -> str | None:
         raise InvalidCredentials(keyword, "The credential has characters no key or token has.") from None
 
 
-# One statement for the user and their permissions, written once per process.
+# The statements, written once per process (the user's part: communications_project/authentication.py).
 
 # The statement's own time, not its transaction's (now()): inside a transaction that began
 # earlier, an expiry that has passed since must count as passed.
 NOW = "statement_timestamp()"
-
-
-def _q(name: str) -> str:
-    return connections[DEFAULT_DB_ALIAS].ops.quote_name(name)
-
-
-def _table(model) -> str:
-    return _q(model._meta.db_table)
-
-
-def _user_columns(user: str = "u") -> tuple[str, list[str]]:
-    """The user's columns and two arrays of permission names (own, through groups), and their attnames."""
-    user_model = get_user_model()
-    user_id = f"{user}.{_q(user_model._meta.pk.column)}"
-    user_permissions = user_model._meta.get_field("user_permissions").remote_field.through
-    user_groups = user_model._meta.get_field("groups").remote_field.through
-    names = (
-        f"SELECT ct.app_label || '.' || p.codename FROM {_table(Permission)} p"
-        f" JOIN {_table(ContentType)} ct ON ct.id = p.content_type_id"
-    )
-    fields = user_model._meta.concrete_fields
-    sql = f"""{", ".join(f"{user}.{_q(f.column)}" for f in fields)},
-               ARRAY({names} JOIN {_table(user_permissions)} up ON up.permission_id = p.id
-                     WHERE up.user_id = {user_id}),
-               ARRAY({names} JOIN {_table(Group.permissions.through)} gp ON gp.permission_id = p.id
-                     JOIN {_table(user_groups)} ug ON ug.group_id = gp.group_id WHERE ug.user_id = {user_id})"""
-    return sql, [f.attname for f in fields]
 
 
 class LastUse:
@@ -138,22 +111,12 @@ class LastUse:
 LAST_USE = LastUse()
 
 
-def _user_from(row, names: list[str]):
-    """The user of `row` (its columns, then the two permission arrays), permission caches filled."""
-    user = get_user_model().from_db(DEFAULT_DB_ALIAS, names, row[: len(names)])
-    if not user.is_superuser:  # has_perm() answers yes without a query; ModelBackend lists every permission
-        # The caches django.contrib.auth.backends.ModelBackend fills on first use.
-        user._user_perm_cache, user._group_perm_cache = set(row[len(names)]), set(row[len(names) + 1])
-        user._perm_cache = user._user_perm_cache | user._group_perm_cache
-    return user
-
-
 @functools.cache
 def _api_key_statement(write_last_used: bool) -> tuple[str, list[str], list[str]]:
     user_model = get_user_model()
-    key, user = _table(ApiKey), _table(user_model)
+    key, user = table(ApiKey), table(user_model)
     key_fields = ApiKey._meta.concrete_fields
-    user_sql, user_names = _user_columns()
+    user_sql, user_names = user_columns()
     used = f"""
         WITH used AS (
             UPDATE {key} SET date_last_used = {NOW}
@@ -163,7 +126,7 @@ def _api_key_statement(write_last_used: bool) -> tuple[str, list[str], list[str]
             RETURNING 1
         )"""
     sql = f"""{used if write_last_used else ""}
-        SELECT {", ".join(f"k.{_q(f.column)}" for f in key_fields)}, {user_sql}
+        SELECT {", ".join(f"k.{quote(f.column)}" for f in key_fields)}, {user_sql}
         FROM {key} k JOIN {user} u ON u.id = k.user_id
         WHERE k.key_hash = %(hash)s
     """
@@ -196,7 +159,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             if row is None:
                 raise InvalidCredentials(self.keyword, "Invalid API key.")
             api_key = ApiKey.from_db(DEFAULT_DB_ALIAS, key_names, row[: len(key_names)])
-            api_key.user = _user_from(row[len(key_names) :], user_names)
+            api_key.user = user_from(row[len(key_names) :], user_names)
         if api_key.date_revoked is not None:
             raise InvalidCredentials(self.keyword, "The API key has been revoked.", code=API_KEY_REVOKED)
         if api_key.date_expires is not None and api_key.date_expires <= timezone.now():
@@ -224,9 +187,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 @functools.cache
 def _identity_statement(write_last_seen: bool) -> tuple[str, list[str]]:
     user_model = get_user_model()
-    identity, user = _table(ExternalIdentity), _table(user_model)
-    user_groups = _table(user_model._meta.get_field("groups").remote_field.through)
-    user_sql, user_names = _user_columns()
+    identity, user = table(ExternalIdentity), table(user_model)
+    user_groups = table(user_model._meta.get_field("groups").remote_field.through)
+    user_sql, user_names = user_columns()
     seen = f"""
         WITH seen AS (
             UPDATE {identity} SET date_last_seen = {NOW}
@@ -236,9 +199,9 @@ def _identity_statement(write_last_seen: bool) -> tuple[str, list[str]]:
         )"""
     sql = f"""{seen if write_last_seen else ""}
         SELECT {user_sql},
-               ARRAY(SELECT ug.group_id FROM {user_groups} ug JOIN {_table(Group)} g ON g.id = ug.group_id
+               ARRAY(SELECT ug.group_id FROM {user_groups} ug JOIN {table(Group)} g ON g.id = ug.group_id
                      WHERE ug.user_id = u.id AND g.name = ANY(%(managed)s)),
-               ARRAY(SELECT g.id FROM {_table(Group)} g WHERE g.name = ANY(%(granted)s))
+               ARRAY(SELECT g.id FROM {table(Group)} g WHERE g.name = ANY(%(granted)s))
         FROM {identity} i JOIN {user} u ON u.id = i.user_id
         WHERE i.issuer = %(issuer)s AND i.subject = %(subject)s
     """
@@ -322,7 +285,7 @@ class BearerAuthentication(authentication.BaseAuthentication):
         if row is None:
             return None
         LAST_USE.written(who)
-        return _user_from(row[:-2], user_names), set(row[-2]), set(row[-1])
+        return user_from(row[:-2], user_names), set(row[-2]), set(row[-1])
 
     def authenticate_header(self, request):
         return challenges()
