@@ -243,6 +243,8 @@ OIDC_USERNAME_CLAIM = env.str("OIDC_USERNAME_CLAIM", default="sub")
 # mapped ones grant anything; the token decides membership of the mapped groups on every request.
 OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="groups")
 OIDC_GROUPS_MAP = env.dict("OIDC_GROUPS_MAP", default={})
+if any(not name.strip() or "\x00" in name for name in [*OIDC_GROUPS_MAP, *OIDC_GROUPS_MAP.values()]):
+    raise ImproperlyConfigured("OIDC_GROUPS_MAP: provider-group=Django group, comma-separated, no empty names.")
 # The claim with the UUIDs of the employee's dealerships (empty: none read).
 OIDC_DEALERS_CLAIM = env.str("OIDC_DEALERS_CLAIM", default="dealer_uuids")
 OIDC_LEEWAY_SECONDS = env.int("OIDC_LEEWAY_SECONDS", default=30)

@@ -184,8 +184,16 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return challenges()
 
 
+def _text_array(values: tuple[str, ...]) -> str:
+    """A constant text[] for SQL: the mapped group names, written into the statement (a list passed
+    as a parameter is adapted on every request; these change only with the settings)."""
+    quoted = ", ".join("'" + value.replace("'", "''") + "'" for value in values)
+    return f"ARRAY[{quoted}]::text[]"
+
+
 @functools.cache
-def _identity_statement(write_last_seen: bool) -> tuple[str, list[str]]:
+def _identity_statement(write_last_seen: bool, managed: tuple[str, ...]) -> tuple[str, list[str]]:
+    """The employee's user, then the names of the mapped groups they are in, then of those that exist."""
     user_model = get_user_model()
     identity, user = table(ExternalIdentity), table(user_model)
     user_groups = table(user_model._meta.get_field("groups").remote_field.through)
@@ -199,9 +207,9 @@ def _identity_statement(write_last_seen: bool) -> tuple[str, list[str]]:
         )"""
     sql = f"""{seen if write_last_seen else ""}
         SELECT {user_sql},
-               ARRAY(SELECT ug.group_id FROM {user_groups} ug JOIN {table(Group)} g ON g.id = ug.group_id
-                     WHERE ug.user_id = u.id AND g.name = ANY(%(managed)s)),
-               ARRAY(SELECT g.id FROM {table(Group)} g WHERE g.name = ANY(%(granted)s))
+               ARRAY(SELECT g.name FROM {user_groups} ug JOIN {table(Group)} g ON g.id = ug.group_id
+                     WHERE ug.user_id = u.id AND g.name = ANY({_text_array(managed)})),
+               ARRAY(SELECT g.name FROM {table(Group)} g WHERE g.name = ANY({_text_array(managed)}))
         FROM {identity} i JOIN {user} u ON u.id = i.user_id
         WHERE i.issuer = %(issuer)s AND i.subject = %(subject)s
     """
@@ -243,15 +251,17 @@ class BearerAuthentication(authentication.BaseAuthentication):
     def _user(self, employee: claims_lib.Employee):
         from . import services  # not at import time: see the import of errors above
 
-        managed = sorted(set(settings.OIDC_GROUPS_MAP.values()))
+        managed = tuple(sorted(set(settings.OIDC_GROUPS_MAP.values())))
         found = self._read(employee, managed)
         if found is None:
-            granted = set(Group.objects.filter(name__in=employee.groups).values_list("id", flat=True))
             try:
-                return services.identity_create(issuer=employee.issuer, subject=employee.subject, group_ids=granted)
+                return services.identity_create(
+                    issuer=employee.issuer, subject=employee.subject, groups=employee.groups
+                )
             except services.IdentityConflict as conflict:
                 raise InvalidCredentials(self.keyword, conflict.detail, code=conflict.code) from None
-        user, current, granted = found
+        user, current, existing = found
+        granted = employee.groups & existing  # a mapped group that does not exist here grants nothing
         if current != granted:
             # The token is the source of the groups the mapping manages: set them, and let Django
             # read the permissions they now give (those read above were the old groups').
@@ -260,8 +270,8 @@ class BearerAuthentication(authentication.BaseAuthentication):
         # Issue 18 (dealership scope) wires in here: the user's dealerships from employee.dealer_uuids.
         return user
 
-    def _read(self, employee: claims_lib.Employee, managed: list[str]):
-        """(user, ids of the managed groups they are in, ids of the groups the token grants), or None."""
+    def _read(self, employee: claims_lib.Employee, managed: tuple[str, ...]):
+        """(user, the mapped groups they are in, the mapped groups that exist), by name; or None."""
         if connections[DEFAULT_DB_ALIAS].vendor != "postgresql":  # the SQLite demo: Django's queries
             identities = ExternalIdentity.objects.filter(issuer=employee.issuer, subject=employee.subject)
             identity = identities.select_related("user").first()
@@ -269,18 +279,12 @@ class BearerAuthentication(authentication.BaseAuthentication):
                 return None
             identities.update(date_last_seen=timezone.now())
             user = identity.user
-            current = set(user.groups.filter(name__in=managed).values_list("id", flat=True))
-            return user, current, set(Group.objects.filter(name__in=employee.groups).values_list("id", flat=True))
+            current = set(user.groups.filter(name__in=managed).values_list("name", flat=True))
+            return user, current, set(Group.objects.filter(name__in=managed).values_list("name", flat=True))
         who = ("identity", employee.issuer, employee.subject)
-        sql, user_names = _identity_statement(LAST_USE.due(who))
-        params = {
-            "issuer": employee.issuer,
-            "subject": employee.subject,
-            "managed": managed,
-            "granted": sorted(employee.groups),
-        }
+        sql, user_names = _identity_statement(LAST_USE.due(who), managed)
         with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(sql, {"issuer": employee.issuer, "subject": employee.subject})
             row = cursor.fetchone()
         if row is None:
             return None

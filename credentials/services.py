@@ -79,7 +79,7 @@ class IdentityConflict(DomainError):
     default_detail = "A local account already has this user name; an administrator must resolve it."
 
 
-def identity_create(*, issuer: str, subject: str, group_ids: set[int]):
+def identity_create(*, issuer: str, subject: str, groups: frozenset[str]):
     """The Django user for a subject seen for the first time: no password, no staff rights.
 
     Two first requests of one employee may race: the loser finds the winner's user.
@@ -95,24 +95,24 @@ def identity_create(*, issuer: str, subject: str, group_ids: set[int]):
             user.set_unusable_password()
             user.save()
             ExternalIdentity.objects.create(user=user, issuer=issuer, subject=subject, date_last_seen=timezone.now())
-            user.groups.set(group_ids)
+            user.groups.set(Group.objects.filter(name__in=groups))
     except IntegrityError:
         identity = ExternalIdentity.objects.select_related("user").filter(issuer=issuer, subject=subject).first()
         if identity is None:
             raise
         return identity.user
-    log.info("identity-provider user created", extra={"user": subject, "groups": sorted(group_ids)})
+    log.info("identity-provider user created", extra={"user": subject, "groups": sorted(groups)})
     return user
 
 
-def identity_groups_set(*, user, managed: list[str], granted: set[int]) -> None:
-    """The token decides the user's groups among those the mapping manages (by name); others stay."""
+def identity_groups_set(*, user, managed: tuple[str, ...], granted: frozenset[str]) -> None:
+    """The token decides the user's groups among those the mapping manages; others stay as they are."""
     with transaction.atomic():
-        current = set(user.groups.filter(name__in=managed).values_list("id", flat=True))
+        current = set(user.groups.filter(name__in=managed).values_list("name", flat=True))
         if current - granted:
-            user.groups.remove(*(current - granted))
+            user.groups.remove(*Group.objects.filter(name__in=current - granted))
         if granted - current:
-            user.groups.add(*Group.objects.filter(id__in=granted - current))
+            user.groups.add(*Group.objects.filter(name__in=granted - current))
     log.info(
         "identity-provider user's groups changed",
         extra={"user": user.get_username(), "added": sorted(granted - current), "removed": sorted(current - granted)},

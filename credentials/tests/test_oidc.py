@@ -416,3 +416,12 @@ def test_a_token_verified_once_is_refused_once_it_expires(provider, settings):
     assert get(token).status_code == 200  # its claims kept: no second verification
     time.sleep(2.1)
     assert_refused(get(token), "token_expired", "The token has expired.")
+
+
+def test_a_mapped_group_name_with_quotes_is_read_as_it_is(provider, settings):
+    group = Group.objects.create(name='Dealer\'s "back office" \\ 1')
+    settings.OIDC_GROUPS_MAP = {"crm-back-office": group.name}
+    assert get(provider.token(groups=["crm-back-office"])).status_code == 403  # the group grants no view
+    assert list(get_user_model().objects.get(username="ivanov").groups.all()) == [group]
+    assert get(provider.token(groups=["crm-back-office"], jti="again")).status_code == 403
+    assert list(get_user_model().objects.get(username="ivanov").groups.all()) == [group]
