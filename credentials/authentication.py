@@ -267,7 +267,11 @@ class BearerAuthentication(authentication.BaseAuthentication):
             # read the permissions they now give (those read above were the old groups').
             services.identity_groups_set(user=user, managed=managed, granted=granted)
             user = get_user_model().objects.get(pk=user.pk)
-        # Issue 18 (dealership scope) wires in here: the user's dealerships from employee.dealer_uuids.
+        # Issue 18 (the dealership scope), when it lands: the user's dealerships come with
+        # user_columns() (communications_project/authentication.py: one more array column, read
+        # for every credential); here, where they differ from employee.dealer_uuids, they are set
+        # from the token through the scope's service, as the groups are above (a write only when
+        # they changed), and identity_create() sets them on first sight.
         return user
 
     def _read(self, employee: claims_lib.Employee, managed: tuple[str, ...]):
