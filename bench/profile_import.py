@@ -43,8 +43,9 @@ def summarize(raw: Path, top: int) -> None:
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         frames = stack.split(";")
-        thread = frames[0].split(" ")[1] if frames[0].startswith("thread ") else "?"
-        thread = re.sub(r"^\W+|\W+$", "", frames[0].split('"')[1]) if '"' in frames[0] else thread
+        # "thread (1234): bulkload-producer", or "thread (1234)" for the main thread
+        ident, _, name = frames[0].removeprefix("thread ").partition(": ")
+        thread = f"{name or 'main'} {ident}"
         frames = [short(frame) for frame in frames[1:]] or ["(no Python frame)"]
         samples = int(count)
         threads["all"][thread] += samples

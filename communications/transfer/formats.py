@@ -4,6 +4,7 @@ the same format (the export and the generator)."""
 import csv
 import datetime as dt
 import json
+import re
 import uuid as uuid_lib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ COLUMNS = (
 # Columns a CSV header must name: without them no row could be valid.
 REQUIRED_COLUMNS = ("oracle_id", "method", "kind", "direction", "status", "client_uuid", "date_created")
 REPORT_HEADER = ["line", "oracle_id", "column", "code", "message", "raw"]
+# A \\uD800 to \\uDFFF escape: only a line with one can hold a string that is not text.
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF][0-9a-fA-F]{2}")
 
 Problem = tuple[str, str, str]  # column, code, message
 
@@ -148,11 +151,33 @@ def read_jsonl(handle: TextIO) -> Iterator[Raw]:
         if problem and first:
             raise ImportFileError(f"Line {line} is not a JSON object; expected JSONL (one object per line).")
         first = False
+        if problem is None and SURROGATE_ESCAPE.search(text):
+            problem = _lone_surrogate(values)
         if problem is None:
             unknown = [key for key in values if key not in COLUMNS]
             if unknown:
                 problem = (unknown[0], "unknown_field", f"Unknown field; the fields are: {', '.join(COLUMNS)}.")
         yield Raw(line, None if problem else values, text, problem)
+
+
+def _lone_surrogate(values: dict[str, Any]) -> Problem | None:
+    """A JSON escape such as \\ud800 alone reads as a string no UTF-8 text (nor PostgreSQL) can
+    hold: the row is refused where it stands instead of failing its whole batch."""
+
+    def bad(value: Any) -> bool:
+        if isinstance(value, str):
+            return not value.isascii() and any("\ud800" <= char <= "\udfff" for char in value)
+        if isinstance(value, dict):
+            return any(bad(key) or bad(item) for key, item in value.items())
+        if isinstance(value, list):
+            return any(bad(item) for item in value)
+        return False
+
+    for key, value in values.items():
+        if bad(key) or bad(value):
+            column = "" if bad(key) else key
+            return (column, "invalid_text", "Contains a lone UTF-16 surrogate escape (\\ud800 to \\udfff): not text.")
+    return None
 
 
 def read_file(handle: TextIO, file_format: str) -> Iterator[Raw]:
