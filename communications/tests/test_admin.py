@@ -11,7 +11,8 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from communications import admin as communications_admin
+import communications
+from communications.admin import actions as admin_actions
 from communications.models import Communication, CommunicationHistory, Kind, Status
 from communications.services import communication_delete, communication_update
 from id_translations.models import IdTranslation
@@ -502,7 +503,7 @@ def test_bulk_start_needs_no_form(operator):
 
 
 def test_bulk_action_over_the_limit_changes_nothing(operator, monkeypatch):
-    monkeypatch.setattr(communications_admin, "BULK_LIMIT", 2)
+    monkeypatch.setattr(admin_actions, "BULK_LIMIT", 2)
     rows = CommunicationFactory.create_batch(3, kind=Kind.PLANNED)
     response = bulk(operator, "transition_start", rows)
     assert messages_of(response) == ["Select at most 2 communications for one action."]
@@ -560,7 +561,7 @@ def test_methods_dictionary_code_is_read_only(operator):
 
 def test_communications_does_not_import_telephony():
     """telephony stands on communications; it adds its screens by registration."""
-    package = Path(communications_admin.__file__).parent
+    package = Path(communications.__file__).parent
     for path in package.rglob("*.py"):
         if "tests" in path.parts:
             continue
