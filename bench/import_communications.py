@@ -1,6 +1,6 @@
 """Benchmark: import_communications against a raw COPY of the very rows it stored, same run.
 
-    .venv/bin/python bench/import_communications.py [--rows 1000000] [--db NAME] [--requests 100]
+    .venv/bin/python bench/import_communications.py [--rows 1000000] [--db NAME] [--requests 100] [--rerun]
 
 Generates N communications (`generate_communications`, CSV; kept in bench/out/ for the next run),
 makes a fresh PostgreSQL database, migrates it, then:
@@ -9,7 +9,8 @@ makes a fresh PostgreSQL database, migrates it, then:
      writes), ANALYZE at the end; wall time of the process (start-up and the file's UTF-8 pre-read
      included) and its peak RSS;
   2. the list filtered by status through gunicorn right after the import (p50), and again after a
-     second ANALYZE: the import's own ANALYZE must leave nothing to gain (within 1.5x);
+     second ANALYZE: the import's own ANALYZE must leave nothing to gain (within 1.5x); with
+     --rerun, the same import again (a re-delivered file: every row unchanged);
   3. the baseline, as a client with the same rows would load them: every table the import wrote
      (found by counting the rows of every table before and after it: communications, history, ID
      translations, ...) is copied out with `psql \\copy ... TO` in its physical order (the order
@@ -158,6 +159,7 @@ def main() -> None:
     parser.add_argument("--db", default="communications_bench_import", help="dropped and created afresh")
     parser.add_argument("--requests", type=int, default=100, help="per p50 of the list; 0 skips the list")
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--rerun", action="store_true", help="also time the same import again (all unchanged)")
     args = parser.parse_args()
     db = args.db
 
@@ -200,6 +202,14 @@ def main() -> None:
 
     if args.requests:
         after_import, after_analyze = list_after_import(db, env, args.requests)
+    if args.rerun:
+        print("import_communications again (every row unchanged)", flush=True)
+        psql(db, "CHECKPOINT")
+        rerun_seconds, rerun_mb, out = run_with_rss(
+            [*manage, "import_communications", str(csv_path), "--no-progress", "--errors", os.devnull, *batch], env
+        )
+        for line in out.strip().splitlines():
+            print("   ", line)
     print("baseline: psql \\copy of the stored rows into LIKE ... INCLUDING ALL copies", flush=True)
     copies = raw_copy(db, tables, out_dir)
     all_seconds = sum(copies.values())
@@ -225,6 +235,11 @@ def main() -> None:
         f"{args.rows / copies[COMMUNICATIONS]:,.0f} | **{copies[COMMUNICATIONS] / import_seconds:.2f}** |"
     )
     print(f"| import_communications | {import_seconds:.1f} | {rate:,.0f} | peak RSS {import_mb} MB |")
+    if args.rerun:
+        print(
+            f"| the same import again (all unchanged) | {rerun_seconds:.1f} | {args.rows / rerun_seconds:,.0f} | "
+            f"peak RSS {rerun_mb} MB |"
+        )
     print(
         f"| for reference: raw COPY, all {len(tables)} tables, secondary indexes built after | {after_seconds:.1f} | "
         f"{args.rows / after_seconds:,.0f} | {after_seconds / import_seconds:.2f} |"
