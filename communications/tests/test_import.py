@@ -737,3 +737,20 @@ def test_a_lone_surrogate_escape_in_jsonl_is_rejected_not_a_crash(tmp_path):
         ("3", "details", "invalid_text"),
     ]
     assert by_oracle_id()[902].subject == "ok \U0001f600"
+
+
+def test_json_nested_past_the_recursion_limit_is_rejected_not_a_crash(tmp_path):
+    good_jsonl, other = (DATA / "good.jsonl").read_text(encoding="utf-8").splitlines()[:2]
+    deep = "[" * 5_000 + "]" * 5_000  # far past the 1,000 frames, well within a CSV cell
+    path = tmp_path / "deep.jsonl"
+    path.write_text(f'{good_jsonl}\n{{"oracle_id": 900, "details": {deep}}}\n', encoding="utf-8")
+    status, summary, report = run(path, tmp_path)
+    assert status == 1 and "Rows: 2, created: 1" in summary
+    assert [(row["line"], row["code"]) for row in report] == [("2", "invalid_json")]
+    rows = (DATA / "good.csv").read_text(encoding="utf-8").splitlines()
+    rows[1] = rows[1].replace('"{""phone"": ""+79161234567""}"', deep)
+    path = tmp_path / "deep.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    status, summary, report = run(path, tmp_path)
+    assert status == 1 and "created: 4" in summary
+    assert [(row["line"], row["column"], row["code"]) for row in report] == [("2", "details", "invalid_json")]

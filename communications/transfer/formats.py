@@ -144,7 +144,7 @@ def read_jsonl(handle: TextIO) -> Iterator[Raw]:
             continue
         try:
             values = json.loads(text)
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:  # nested past Python's recursion limit
             values, problem = None, ("", "invalid_json", f"Not a JSON object: {error}.")
         else:
             problem = None if isinstance(values, dict) else ("", "invalid_json", "Not a JSON object.")
@@ -162,21 +162,19 @@ def read_jsonl(handle: TextIO) -> Iterator[Raw]:
 
 def _lone_surrogate(values: dict[str, Any]) -> Problem | None:
     """A JSON escape such as \\ud800 alone reads as a string no UTF-8 text (nor PostgreSQL) can
-    hold: the row is refused where it stands instead of failing its whole batch."""
-
-    def bad(value: Any) -> bool:
-        if isinstance(value, str):
-            return not value.isascii() and any("\ud800" <= char <= "\udfff" for char in value)
-        if isinstance(value, dict):
-            return any(bad(key) or bad(item) for key, item in value.items())
-        if isinstance(value, list):
-            return any(bad(item) for item in value)
-        return False
-
+    hold: the row is refused where it stands instead of stopping the import."""
     for key, value in values.items():
-        if bad(key) or bad(value):
-            column = "" if bad(key) else key
-            return (column, "invalid_text", "Contains a lone UTF-16 surrogate escape (\\ud800 to \\udfff): not text.")
+        pending = [key, value]  # a stack, not recursion: the JSON may nest as deep as it reads
+        while pending:
+            item = pending.pop()
+            if isinstance(item, str):
+                if not item.isascii() and any("\ud800" <= char <= "\udfff" for char in item):
+                    column = "" if item is key else key
+                    return (column, "invalid_text", "Contains a lone UTF-16 surrogate escape (\\ud800 to \\udfff).")
+            elif isinstance(item, dict):
+                pending += [*item.keys(), *item.values()]
+            elif isinstance(item, list):
+                pending += item
     return None
 
 

@@ -382,7 +382,7 @@ class Rules:
             text = value
             try:
                 value = json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):  # nested past Python's recursion limit
                 problems.append(("details", "invalid_json", "Must be a JSON object."))
                 return {}, ""
         if method is None:
