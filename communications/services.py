@@ -19,6 +19,7 @@ from communications_project import observability
 from communications_project.errors import NotFound, PreconditionFailed, TransitionNotAllowed
 from dicts.models import CommunicationMethod
 
+from . import events, selectors
 from .details import validate_details
 from .models import (
     Communication,
@@ -86,7 +87,8 @@ def _record(
     status_from: str = "",
     status_to: str = "",
 ) -> CommunicationHistory:
-    return CommunicationHistory.objects.create(
+    """The one place a change is recorded: its history entry and its change-feed event, together."""
+    entry = CommunicationHistory.objects.create(
         communication=communication,
         date=communication.date_updated,
         actor=actor,
@@ -97,12 +99,17 @@ def _record(
         status_to=status_to,
         changes=changes,
     )
+    events.record(communication, entry)
+    return entry
 
 
 def _lock(uuid: uuid_lib.UUID | str, *, deleted: bool = False) -> Communication:
     queryset = Communication.objects.deleted() if deleted else Communication.objects.alive()
+    # With what the change's event shows (the full view): one query, locking only the row. The
+    # updater is not joined: every write sets it to its actor.
+    queryset = queryset.select_related("created_by").annotate(oracle_id=selectors.oracle_id())
     try:
-        return queryset.select_for_update().get(uuid=uuid)
+        return queryset.select_for_update(of=("self",)).get(uuid=uuid)
     except (Communication.DoesNotExist, ValidationError, ValueError):
         raise NotFound("Communication not found.")
 
