@@ -13,7 +13,7 @@ makes a fresh PostgreSQL database, migrates it, then:
      --rerun, the same import again (a re-delivered file: every row unchanged);
   3. the baseline, as a client with the same rows would load them: every table the import wrote
      (found by counting the rows of every table before and after it: communications, history, ID
-     translations, ...) is copied out with `psql \\copy ... TO` in its physical order (the order
+     translations, events) is copied out with `psql \\copy ... TO` in its physical order (the order
      the import stored the rows), and `psql \\copy`ed back into a `CREATE TABLE raw_<table>
      (LIKE <table> INCLUDING ALL)` copy (columns, defaults, every index and check; no foreign
      keys, which LIKE does not copy), one table after the other, timed each;

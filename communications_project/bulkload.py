@@ -289,11 +289,13 @@ class SecondaryIndexes:
     def __init__(self, models: Iterable) -> None:
         editor = connection.schema_editor()  # only renders the statements; nothing runs here
         self.statements: dict[str, str] = {}
+        self.tables: dict[str, str] = {}  # index name -> its table
         for model in models:
             for statement in editor._model_indexes_sql(model):
                 sql = str(statement)
                 name = re.match(r'CREATE INDEX "([^"]+)" ON ', sql)[1]
                 self.statements[name] = sql.replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1)
+                self.tables[name] = model._meta.db_table
 
     def missing(self) -> list[str]:
         with connection.cursor() as cursor:
@@ -304,9 +306,9 @@ class SecondaryIndexes:
             present = {name for (name,) in cursor.fetchall()}
         return [name for name in self.statements if name not in present]
 
-    def drop(self) -> None:
+    def drop(self, names: Iterable[str]) -> None:
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP INDEX IF EXISTS {', '.join(connection.ops.quote_name(n) for n in self.statements)}")
+            cursor.execute(f"DROP INDEX IF EXISTS {', '.join(connection.ops.quote_name(n) for n in names)}")
 
     def build(self, names: Iterable[str]) -> None:
         """Create the indexes `names` (one statement each). Inside a transaction its pending deferred

@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 
 from communications import demo, transfer
-from communications.models import Communication, CommunicationHistory
+from communications.models import Communication, CommunicationEvent, CommunicationHistory
 from communications.transfer import loader
 from communications_project import bulkload
 from id_translations.models import IdTranslation
@@ -608,22 +608,23 @@ def test_details_are_stored_as_the_rules_cleaned_them(tmp_path):
     assert stored[103].details == {"email": "b@example.ru"}  # the last of a repeated key, as JSON reads it
 
 
-def _secondary_indexes() -> set[str]:
-    """The non-unique indexes the communications and their history have now (from the catalog)."""
+def _secondary_indexes(*models) -> set[str]:
+    """The non-unique indexes the communications, their history and events have now (catalog)."""
+    models = models or (Communication, CommunicationHistory, CommunicationEvent)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
             "WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisunique",
-            [[Communication._meta.db_table, CommunicationHistory._meta.db_table]],
+            [[model._meta.db_table for model in models]],
         )
         return {name for (name,) in cursor.fetchall()}
 
 
 def test_the_importer_knows_every_secondary_index_the_migrations_made():
-    """What a load into empty tables drops and builds is every non-unique index of the two tables."""
+    """What a load into empty tables drops and builds is every non-unique index of the three tables."""
     known = set(loader.Loader(transfer.ErrorReport(io.StringIO())).indexes.statements)
     assert known == _secondary_indexes()
-    assert {"comm_client_list_idx", "comm_details_phone_idx", "comm_open_planned_idx", "comm_history_idx"} <= known
+    assert {"comm_client_list_idx", "comm_details_phone_idx", "comm_history_idx", "comm_event_subject_idx"} <= known
 
 
 def test_a_large_load_into_empty_tables_builds_the_secondary_indexes_after_it(tmp_path, monkeypatch):
@@ -754,3 +755,33 @@ def test_json_nested_past_the_recursion_limit_is_rejected_not_a_crash(tmp_path):
     status, summary, report = run(path, tmp_path)
     assert status == 1 and "created: 4" in summary
     assert [(row["line"], row["column"], row["code"]) for row in report] == [("2", "details", "invalid_json")]
+
+
+def test_a_load_without_events_or_with_events_stored_keeps_the_events_indexes(tmp_path, monkeypatch):
+    events = _secondary_indexes(CommunicationEvent)
+    others = _secondary_indexes(Communication, CommunicationHistory)
+    monkeypatch.setattr(loader, "DEFER_INDEXES_FROM", 5)
+    dropped = []
+    original = bulkload.copy
+
+    def copy(cursor, table, columns, chunks):
+        dropped.append(_secondary_indexes())
+        original(cursor, table, columns, chunks)
+
+    monkeypatch.setattr(bulkload, "copy", copy)
+    status, summary, _ = run("good.csv", tmp_path, "--no-events")
+    assert status == 0 and f"Secondary indexes: {len(others)} built after the load (" in summary
+    assert dropped and all(names == events for names in dropped)
+    assert not CommunicationEvent.objects.exists()
+    Communication.objects.all().delete()  # the events stay: they outlive their communications
+    IdTranslation.objects.all().delete()
+    run("good.csv", tmp_path)
+    assert CommunicationEvent.objects.count() == 5
+    Communication.objects.all().delete()
+    IdTranslation.objects.all().delete()
+    dropped.clear()
+    status, summary, _ = run("good.csv", tmp_path)
+    assert status == 0 and f"Secondary indexes: {len(others)} built after the load (" in summary
+    assert dropped and all(names == events for names in dropped)
+    assert CommunicationEvent.objects.count() == 10
+    assert _secondary_indexes() == events | others

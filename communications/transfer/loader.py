@@ -50,7 +50,7 @@ STAGING = "comm_import_staging"
 CHUNK = 1_000  # rows per write to COPY
 DEFAULT_BATCH_SIZE = 10_000
 # From this many rows, a load into an empty communications table drops the secondary indexes of the
-# communications and their history and builds them after the load (bench/import_communications.py).
+# communications, their history and events and builds them after the load (docs/BENCHMARKS.md).
 DEFER_INDEXES_FROM = 20_000
 IMPORT = Source.IMPORT.value
 
@@ -181,19 +181,28 @@ class Loader:
         self.expect_new = True
         self.staging = bulkload.Staging(STAGING, "line bigint", like=Communication._meta.db_table)
         self.staging_ready = False
-        self.indexes = bulkload.SecondaryIndexes((Communication, CommunicationHistory)) if self.postgres else None
+        self.indexes = (
+            bulkload.SecondaryIndexes((Communication, CommunicationHistory, CommunicationEvent))
+            if self.postgres
+            else None
+        )
         self.dropped_indexes = False
 
     def prepare(self, expected_rows: int | None) -> None:
         """Before the first batch: a load of at least DEFER_INDEXES_FROM rows into an empty
-        communications table drops the secondary indexes (`finish` builds them)."""
+        communications table drops the secondary indexes of the communications, their history and,
+        when this load writes events and there are none yet, the events (`finish` builds them)."""
         if self.indexes is None or (expected_rows or 0) < DEFER_INDEXES_FROM or Communication.objects.exists():
             return
-        self.indexes.drop()
+        keep_events = not self.events or CommunicationEvent.objects.exists()  # a relay may be reading them
+        names = [
+            name
+            for name, table in self.indexes.tables.items()
+            if not (keep_events and table == CommunicationEvent._meta.db_table)
+        ]
+        self.indexes.drop(names)
         self.dropped_indexes = True
-        logger.info(
-            "secondary indexes dropped for a load into empty tables", extra={"indexes": len(self.indexes.statements)}
-        )
+        logger.info("secondary indexes dropped for a load into empty tables", extra={"indexes": len(names)})
 
     def finish(self, total: ImportCounts) -> None:
         """After the last batch: build the secondary indexes that are missing (dropped by `prepare`,
