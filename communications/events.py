@@ -145,6 +145,9 @@ def _in_zone(value: Any, zone) -> Any:
 
 
 _PATHS = [(name, tuple(path.split("."))) for name, path in VIEW.items()]
+# For `imported`, whose values are flat (no related instance): each name and its value's key.
+_VIEW_NAMES = tuple(name for name, _ in _PATHS)
+_IMPORTED_KEYS = tuple(path[0] for _, path in _PATHS)
 
 
 def _attribute(communication: Communication, path: tuple[str, ...]) -> Any:
@@ -246,7 +249,10 @@ def imported(uuid: str, content: dict[str, Any], *, oracle_id: int, now: dt.date
         "updated_by": None,
     }
     data = {
-        "communication": {name: _in_zone(values[path[0]], zone) for name, path in _PATHS},
+        "communication": {
+            name: value.astimezone(zone) if isinstance(value, dt.datetime) else value
+            for name, value in zip(_VIEW_NAMES, map(values.__getitem__, _IMPORTED_KEYS), strict=True)
+        },
         "version": 1,
         "changes": {},
         "transition": None,

@@ -136,24 +136,27 @@ def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 
 def in_background(items: Iterator[T], *, depth: int = 1) -> Iterator[T]:
-    """Produce `items` in a thread, up to `depth` ahead of the consumer (so memory holds a couple of
-    batches at most). An exception in the thread is raised in the consumer."""
+    """Produce `items` in a thread, at most `depth` ahead of the one the consumer holds: memory
+    holds depth + 1 items (with depth 1: the batch being stored and the one being checked). An
+    exception in the thread is raised in the consumer."""
     done = object()
-    results: queue.Queue = queue.Queue(maxsize=depth)
+    results: queue.Queue = queue.Queue()
+    slots = threading.Semaphore(depth + 1)  # one per item in hand, taken before it is made
     stop = threading.Event()
 
     def produce() -> None:
         try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        results.put((item, None), timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
+            iterator = iter(items)
+            while True:
+                while not slots.acquire(timeout=0.2):
+                    if stop.is_set():
+                        return
                 if stop.is_set():
                     return
-            results.put((done, None))
+                item = next(iterator, done)
+                results.put((item, None))
+                if item is done:
+                    return
         except BaseException as error:  # handed to the consumer
             results.put((done, error))
 
@@ -167,6 +170,7 @@ def in_background(items: Iterator[T], *, depth: int = 1) -> Iterator[T]:
             if item is done:
                 return
             yield item
+            slots.release()  # the consumer is done with `item`
     finally:
         stop.set()
 
@@ -227,8 +231,9 @@ def analyze(tables: Iterable[str]) -> None:
             cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
 
 
-def copy(cursor, table: str, columns: Iterable[str], chunks: Iterable[str]) -> None:
-    """COPY text-format chunks (lines already escaped with `copy_text`) into `table`."""
+def copy(cursor, table: str, columns: Iterable[str], chunks: Iterable[str | bytes]) -> None:
+    """COPY text-format chunks (lines already escaped with `copy_text`; str, or bytes in UTF-8)
+    into `table`."""
     with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as stream:
         for chunk in chunks:
             if chunk:

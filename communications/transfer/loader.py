@@ -120,15 +120,22 @@ def _history_line(uuid: str, now: str, action: str, status: str, changes: str = 
     return f"{uuid}\t{now}\t{IMPORT}\t{action}\t\t{status}\t\t{bulkload.copy_text(changes)}\n"
 
 
-def _event_lines(rows: list[Row], now: dt.datetime, text=bulkload.copy_text, null=bulkload.NULL) -> str:
-    """COPY lines (feed.EVENT_COLUMNS) of the rows' `communication.created` events."""
+def _event_lines(rows: list[Row], now: dt.datetime, text=bulkload.copy_text, null=bulkload.NULL) -> list[bytes]:
+    """COPY chunks (feed.EVENT_COLUMNS) of the rows' `communication.created` events."""
+    stamp = now.isoformat()
     lines = []
     for row in rows:
         event_id, type_, subject, dealer, _time, data = feed.imported(
             row.uuid, dict(zip(CONTENT, row.content, strict=True)), oracle_id=row.oracle_id, now=now
         )
-        lines.append(f"{event_id}\t{type_}\t{subject}\t{dealer or null}\t{now.isoformat()}\t{text(data)}\n")
-    return "".join(lines)
+        lines.append(f"{event_id}\t{type_}\t{subject}\t{dealer or null}\t{stamp}\t{text(data)}\n")
+    return _chunks(lines)
+
+
+def _chunks(lines: list[str]) -> list[bytes]:
+    """COPY text by CHUNK lines, encoded here: UTF-8 holds Cyrillic in half the memory of a str
+    (and psycopg would encode it in the storing thread otherwise)."""
+    return ["".join(lines[start : start + CHUNK]).encode() for start in range(0, len(lines), CHUNK)]
 
 
 def _stored_content(values: tuple) -> tuple:
@@ -152,10 +159,10 @@ class Parsed:
     counts: ImportCounts
     now: dt.datetime
     rows: list[Row]
-    communications: list[str]
-    translations: str
-    history: str
-    events: str
+    communications: list[bytes]  # COPY chunks, each of CHUNK lines
+    translations: list[bytes]
+    history: list[bytes]
+    events: list[bytes]
 
 
 class Loader:
@@ -240,10 +247,10 @@ class Loader:
             counts=counts,
             now=now,
             rows=rows,
-            communications=["".join(lines[start : start + CHUNK]) for start in range(0, len(lines), CHUNK)],
-            translations="".join(f"{row.uuid}\t{row.oracle_id}\n" for row in rows),
-            history="".join(_history_line(row.uuid, stamp, create, row.content[3]) for row in rows),
-            events=_event_lines(rows, now) if self.events else "",
+            communications=_chunks(lines),
+            translations=_chunks([f"{row.uuid}\t{row.oracle_id}\n" for row in rows]),
+            history=_chunks([_history_line(row.uuid, stamp, create, row.content[3]) for row in rows]),
+            events=_event_lines(rows, now) if self.events else [],
         )
 
     def load(self, parsed: "Parsed") -> ImportCounts:
@@ -254,9 +261,10 @@ class Loader:
 
                 def steps() -> None:
                     bulkload.copy(cursor, TABLES[0], COMMUNICATION_COLUMNS, parsed.communications)
-                    bulkload.copy(cursor, TABLES[1], ("flora_uuid", "oracle_id"), [parsed.translations])
-                    bulkload.copy(cursor, TABLES[2], HISTORY_COLUMNS, [parsed.history])
-                    bulkload.copy(cursor, TABLES[3], feed.EVENT_COLUMNS, [parsed.events])
+                    bulkload.copy(cursor, TABLES[1], ("flora_uuid", "oracle_id"), parsed.translations)
+                    bulkload.copy(cursor, TABLES[2], HISTORY_COLUMNS, parsed.history)
+                    if self.events:
+                        bulkload.copy(cursor, TABLES[3], feed.EVENT_COLUMNS, parsed.events)
 
                 if bulkload.copy_new(steps):
                     counts.created += len(rows)
@@ -427,7 +435,7 @@ class Loader:
                 bulkload.copy(cursor, TABLES[0], COMMUNICATION_COLUMNS, [lines])
                 self._copy_history(cursor, rows, stamp)
                 if self.events:
-                    bulkload.copy(cursor, TABLES[3], feed.EVENT_COLUMNS, [_event_lines(rows, now)])
+                    bulkload.copy(cursor, TABLES[3], feed.EVENT_COLUMNS, _event_lines(rows, now))
             return
         Communication.objects.bulk_create(
             Communication(uuid=row.uuid, date_updated=now, version=1, **dict(zip(CONTENT, row.content, strict=True)))
