@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import orjson
+import uuid_utils
 from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models import BooleanField
@@ -259,7 +260,8 @@ def imported(uuid: str, content: dict[str, Any], *, oracle_id: int, now: dt.date
         "source": Source.IMPORT.value,
         "actor": None,
     }
-    return (str(uuid7()), EventType.CREATED.value, uuid, content["dealer_uuid"], now, dumps(data).decode())
+    # uuid_utils' own UUID: its str() is native, the compat one's goes through uuid.UUID (per row)
+    return (str(uuid_utils.uuid7()), EventType.CREATED.value, uuid, content["dealer_uuid"], now, dumps(data).decode())
 
 
 # Reading
