@@ -212,7 +212,7 @@ def load(count: int, *, seed: int = 1, first_oracle_id: int = 1) -> int:
         {name: transfer.cell(value) for name, value in row.items()}
         for row in generate(count, seed=seed, first_oracle_id=first_oracle_id)
     )
-    counts = transfer.import_rows(transfer.records(rows), report=report, batch_size=5_000)
+    counts = transfer.import_rows(transfer.records(rows), report=report, batch_size=5_000, expected_rows=count)
     if counts.rejected:  # generated rows must pass the rules; a failure here is a bug in generate()
         raise RuntimeError(f"Generated rows were rejected:\n{report.out.getvalue()[:2000]}")
     return counts.created

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import orjson
+import uuid_utils
 from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models import BooleanField
@@ -148,6 +149,9 @@ def _in_zone(value: Any, zone) -> Any:
 
 
 _PATHS = [(name, tuple(path.split("."))) for name, path in VIEW.items()]
+# For `imported`, whose values are flat (no related instance): each name and its value's key.
+_VIEW_NAMES = tuple(name for name, _ in _PATHS)
+_IMPORTED_KEYS = tuple(path[0] for _, path in _PATHS)
 
 
 def _attribute(communication: Communication, path: tuple[str, ...]) -> Any:
@@ -253,14 +257,18 @@ def imported(uuid: str, content: dict[str, Any], *, oracle_id: int, now: dt.date
         "last_attempt_outcome": "",
     }
     data = {
-        "communication": {name: _in_zone(values[path[0]], zone) for name, path in _PATHS},
+        "communication": {
+            name: value.astimezone(zone) if isinstance(value, dt.datetime) else value
+            for name, value in zip(_VIEW_NAMES, map(values.__getitem__, _IMPORTED_KEYS), strict=True)
+        },
         "version": 1,
         "changes": {},
         "transition": None,
         "source": Source.IMPORT.value,
         "actor": None,
     }
-    return (str(uuid7()), EventType.CREATED.value, uuid, content["dealer_uuid"], now, dumps(data).decode())
+    # uuid_utils' own UUID: its str() is native, the compat one's goes through uuid.UUID (per row)
+    return (str(uuid_utils.uuid7()), EventType.CREATED.value, uuid, content["dealer_uuid"], now, dumps(data).decode())
 
 
 # Reading

@@ -13,7 +13,10 @@ def parse_oracle_id(text: str) -> int | None:
     text = text.strip()
     if not (text.isascii() and text.isdigit()):
         return None
-    value = int(text)
+    digits = text.lstrip("0")
+    if len(digits) > 19:  # above ORACLE_ID_MAX (and int() refuses more than 4,300 digits)
+        return None
+    value = int(digits or "0")
     return value if 1 <= value <= ORACLE_ID_MAX else None
 
 

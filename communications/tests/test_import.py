@@ -12,7 +12,8 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 
 from communications import demo, transfer
-from communications.models import Communication, CommunicationHistory
+from communications.models import Communication, CommunicationEvent, CommunicationHistory
+from communications.transfer import loader
 from communications_project import bulkload
 from id_translations.models import IdTranslation
 
@@ -524,3 +525,263 @@ def test_update_existing_never_overwrites_what_was_changed_in_the_service(tmp_pa
     assert by_oracle_id()[101].subject == "Тест-драйв"
     assert by_oracle_id()[101].date_deleted is not None
     assert by_oracle_id()[104].status == "done"
+
+
+def test_an_oracle_id_of_thousands_of_digits_is_rejected_not_a_crash(tmp_path):
+    """int() refuses more than 4,300 digits: the row is invalid, the file goes on."""
+    good, other = (DATA / "good.jsonl").read_text(encoding="utf-8").splitlines()[:2]
+    other = json.loads(other)
+    other["oracle_id"] = "1" * 5_000
+    path = tmp_path / "long.jsonl"
+    path.write_text(good + "\n" + json.dumps(other, ensure_ascii=False) + "\n", encoding="utf-8")
+    status, summary, report = run(path, tmp_path)
+    assert status == 1 and "created: 1" in summary
+    assert [(row["line"], row["column"], row["code"]) for row in report] == [("2", "oracle_id", "invalid")]
+
+
+def test_other_spellings_of_a_row_give_the_same_communication():
+    """The rules take a value in its usual form as it is and send any other to the rule's own
+    cleaning: both ways must end in the same content (and details as JSON for the same jsonb)."""
+    row = {
+        "oracle_id": "101",
+        "method": "call",
+        "kind": "actual",
+        "direction": "outbound",
+        "status": "done",
+        "client_uuid": "0190a1b2-0000-4000-8000-00000000c001",
+        "employee_uuid": "0190a1b2-0000-4000-8000-00000000e001",
+        "subject": "Тест-драйв",
+        "date_start": "2024-03-01T10:00:00+03:00",
+        "date_finish": "2024-03-01T10:05:00+03:00",
+        "details": '{"phone": "+79161234567", "duration_sec": 65}',
+        "date_created": "2024-03-01T10:00:00+03:00",
+    }
+    rules = transfer.Rules()
+    oracle_id, content, problems, details_json = rules.check(row)
+    assert (oracle_id, problems) == (101, []) and content is not None
+    assert details_json == row["details"]  # the file's own text: it says just the cleaned details
+    variants = {
+        "oracle_id": ["0101", " 101 ", 101],
+        "method": [" call", "call\t"],
+        "kind": [" actual "],
+        "direction": ["outbound\n"],
+        "status": [" done"],
+        "client_uuid": [
+            "0190A1B2-0000-4000-8000-00000000C001",
+            " 0190a1b2-0000-4000-8000-00000000c001",
+            "0190a1b2000040008000 00000000c001".replace(" ", ""),
+            "{0190a1b2-0000-4000-8000-00000000c001}",
+            "urn:uuid:0190a1b2-0000-4000-8000-00000000c001",
+        ],
+        "date_start": [" 2024-03-01T10:00:00+03:00", "2024-03-01T07:00:00Z", "2024-03-01T07:00:00.000+00:00"],
+        "date_created": ["2024-03-01 07:00:00+00:00", "2024-03-01T10:00:00+03:00 "],
+        "details": [
+            '{ "duration_sec" : 65,\n "phone" : "+79161234567" }',
+            '{"phone": " +79161234567 ", "duration_sec": 65}',
+            '{"phone": "+79161234567", "duration_sec": 65, "call_id": null}',
+            '{"phone": "+79161234567", "duration_sec": 65, "phone": "+79161234567"}',
+        ],
+    }
+    for column, spellings in variants.items():
+        for spelling in spellings:
+            again = rules.check({**row, column: spelling})
+            assert again[:3] == (101, content, []), (column, spelling, again[2])
+            assert json.loads(again[3]) == content[10], (column, spelling)
+    for column, spelling in [("subject", None), ("employee_uuid", ""), ("employee_uuid", None)]:
+        expected = list(content)
+        expected[transfer.CONTENT.index(column)] = None if column == "employee_uuid" else ""
+        assert rules.check({**row, column: spelling})[1] == tuple(expected), (column, spelling)
+
+
+def test_details_are_stored_as_the_rules_cleaned_them(tmp_path):
+    rows = (DATA / "good.csv").read_text(encoding="utf-8").splitlines()
+    rows[1] = rows[1].replace('"{""phone"": ""+79161234567""}"', '"{ ""phone"" :  "" +79161234567"" }"')
+    rows[3] = rows[3].replace(
+        '"{""email"": ""a@example.ru""}"', '"{""email"": ""a@example.ru"", ""email"": ""b@example.ru""}"'
+    )
+    path = tmp_path / "spaced.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    status, _, report = run(path, tmp_path)
+    assert (status, report) == (0, [])
+    stored = by_oracle_id()
+    assert stored[101].details == {"phone": "+79161234567"}
+    assert stored[103].details == {"email": "b@example.ru"}  # the last of a repeated key, as JSON reads it
+
+
+def _secondary_indexes(*models) -> set[str]:
+    """The non-unique indexes the communications, their history and events have now (catalog)."""
+    models = models or (Communication, CommunicationHistory, CommunicationEvent)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisunique",
+            [[model._meta.db_table for model in models]],
+        )
+        return {name for (name,) in cursor.fetchall()}
+
+
+def test_the_importer_knows_every_secondary_index_the_migrations_made():
+    """What a load into empty tables drops and builds is every non-unique index of the three tables."""
+    known = set(loader.Loader(transfer.ErrorReport(io.StringIO())).indexes.statements)
+    assert known == _secondary_indexes()
+    assert {"comm_client_list_idx", "comm_details_phone_idx", "comm_history_idx", "comm_event_subject_idx"} <= known
+
+
+def test_a_large_load_into_empty_tables_builds_the_secondary_indexes_after_it(tmp_path, monkeypatch):
+    every = _secondary_indexes()
+    monkeypatch.setattr(loader, "DEFER_INDEXES_FROM", 5)  # good.csv counts as large
+    dropped = []
+    original = bulkload.copy
+
+    def copy(cursor, table, columns, chunks):
+        dropped.append(every - _secondary_indexes())
+        original(cursor, table, columns, chunks)
+
+    monkeypatch.setattr(bulkload, "copy", copy)
+    status, summary, report = run("good.csv", tmp_path, batch_size=2)
+    assert (status, report) == (0, [])
+    assert "Rows: 5, created: 5" in summary
+    assert f"Secondary indexes: {len(every)} built after the load (" in summary
+    assert "dropped for the load into empty tables." in summary
+    assert dropped and all(names == every for names in dropped)  # away while the rows went in
+    assert _secondary_indexes() == every
+    assert sorted(by_oracle_id()) == [101, 102, 103, 104, 105]
+    assert CommunicationHistory.objects.count() == IdTranslation.objects.count() == 5
+
+
+def test_a_small_load_a_filled_table_and_a_dry_run_keep_the_indexes(tmp_path, monkeypatch):
+    every = _secondary_indexes()
+    status, summary, _ = run("good.csv", tmp_path)  # 5 rows: below DEFER_INDEXES_FROM
+    assert status == 0 and "Secondary indexes" not in summary
+    monkeypatch.setattr(loader, "DEFER_INDEXES_FROM", 1)
+    status, summary, _ = run("duplicates.csv", tmp_path)  # the table is not empty now
+    assert "created: 3" in summary and "Secondary indexes" not in summary
+    Communication.objects.all().delete()
+    IdTranslation.objects.all().delete()
+    status, summary, _ = run("good.csv", tmp_path, "--dry-run")
+    assert "created: 5" in summary and "Secondary indexes" not in summary
+    assert _secondary_indexes() == every
+
+
+def test_an_interrupted_load_leaves_the_indexes_to_the_next_one(tmp_path, monkeypatch, caplog):
+    every = _secondary_indexes()
+    monkeypatch.setattr(loader, "DEFER_INDEXES_FROM", 5)
+    calls = []
+    original = bulkload.copy
+
+    def failing(cursor, table, columns, chunks):
+        if table == CommunicationHistory._meta.db_table:
+            calls.append(table)
+            if len(calls) == 2:
+                raise RuntimeError("the connection dropped")
+        original(cursor, table, columns, chunks)
+
+    monkeypatch.setattr(bulkload, "copy", failing)
+    with pytest.raises(RuntimeError, match="the connection dropped"), caplog.at_level(logging.WARNING):
+        run("good.csv", tmp_path, batch_size=2)
+    assert _secondary_indexes() == set()
+    assert "the next import (the same command again) builds them" in caplog.text
+    monkeypatch.setattr(bulkload, "copy", original)
+    monkeypatch.setattr(loader, "DEFER_INDEXES_FROM", 1_000_000)
+    status, summary, _ = run("good.csv", tmp_path, batch_size=2)
+    assert status == 0 and "created: 3, updated: 0, unchanged: 2" in summary
+    assert f"Secondary indexes: {len(every)} built after the load (" in summary
+    assert "missing after an interrupted load." in summary
+    assert _secondary_indexes() == every
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_after_a_load_that_built_its_indexes_the_list_uses_them(tmp_path, monkeypatch):
+    every = _secondary_indexes()
+    monkeypatch.setattr(loader, "DEFER_INDEXES_FROM", 1_000)
+    path = tmp_path / "many.csv"
+    call_command("generate_communications", "3000", str(path), stderr=io.StringIO())
+    status, summary, _ = run(path, tmp_path)
+    assert status == 0 and f"Secondary indexes: {len(every)} built after the load" in summary
+    assert _secondary_indexes() == every
+
+    from django.db.models.fields.json import KT
+
+    from communications import selectors
+
+    table = Communication._meta.db_table
+    client = Communication.objects.values_list("client_uuid", flat=True).first()
+    plans = {
+        "status": selectors.communication_queryset().filter(status__in=["cancelled"]),
+        "client": selectors.communication_queryset().filter(client_uuid__in=[client]),
+        "phone": Communication.objects.annotate(phone=KT("details__phone")).filter(phone="+79161234567"),
+    }
+    for name, queryset in plans.items():
+        plan = queryset.order_by("-date_created", "-uuid")[:51].explain()
+        assert "Index" in plan and f"Seq Scan on {table}" not in plan, (name, plan)
+
+
+def test_a_lone_surrogate_escape_in_jsonl_is_rejected_not_a_crash(tmp_path):
+    """JSON may spell a half of a UTF-16 pair alone (\\ud800): no text can hold it, so the row is
+    refused where it stands; a whole pair (an emoji spelt \\ud83d\\ude00) is text like any other."""
+    good, other = (DATA / "good.jsonl").read_text(encoding="utf-8").splitlines()[:2]
+    lines = [good]
+    for number, (key, value) in enumerate(
+        [("subject", "\ud800"), ("details", {"phone": "+79161234567", "x\udfff": 1}), ("subject", "ok \U0001f600")],
+        start=900,
+    ):
+        row = json.loads(other)
+        row["oracle_id"] = number
+        row[key] = value
+        lines.append(json.dumps(row))  # ASCII: escapes, as a JSON writer would put them
+    path = tmp_path / "surrogates.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    status, summary, report = run(path, tmp_path)
+    assert status == 1 and "Rows: 4, created: 2, updated: 0, unchanged: 0, rejected: 2" in summary
+    assert [(row["line"], row["column"], row["code"]) for row in report] == [
+        ("2", "subject", "invalid_text"),
+        ("3", "details", "invalid_text"),
+    ]
+    assert by_oracle_id()[902].subject == "ok \U0001f600"
+
+
+def test_json_nested_past_the_recursion_limit_is_rejected_not_a_crash(tmp_path):
+    good_jsonl, other = (DATA / "good.jsonl").read_text(encoding="utf-8").splitlines()[:2]
+    deep = "[" * 5_000 + "]" * 5_000  # far past the 1,000 frames, well within a CSV cell
+    path = tmp_path / "deep.jsonl"
+    path.write_text(f'{good_jsonl}\n{{"oracle_id": 900, "details": {deep}}}\n', encoding="utf-8")
+    status, summary, report = run(path, tmp_path)
+    assert status == 1 and "Rows: 2, created: 1" in summary
+    assert [(row["line"], row["code"]) for row in report] == [("2", "invalid_json")]
+    rows = (DATA / "good.csv").read_text(encoding="utf-8").splitlines()
+    rows[1] = rows[1].replace('"{""phone"": ""+79161234567""}"', deep)
+    path = tmp_path / "deep.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    status, summary, report = run(path, tmp_path)
+    assert status == 1 and "created: 4" in summary
+    assert [(row["line"], row["column"], row["code"]) for row in report] == [("2", "details", "invalid_json")]
+
+
+def test_a_load_without_events_or_with_events_stored_keeps_the_events_indexes(tmp_path, monkeypatch):
+    events = _secondary_indexes(CommunicationEvent)
+    others = _secondary_indexes(Communication, CommunicationHistory)
+    monkeypatch.setattr(loader, "DEFER_INDEXES_FROM", 5)
+    dropped = []
+    original = bulkload.copy
+
+    def copy(cursor, table, columns, chunks):
+        dropped.append(_secondary_indexes())
+        original(cursor, table, columns, chunks)
+
+    monkeypatch.setattr(bulkload, "copy", copy)
+    status, summary, _ = run("good.csv", tmp_path, "--no-events")
+    assert status == 0 and f"Secondary indexes: {len(others)} built after the load (" in summary
+    assert dropped and all(names == events for names in dropped)
+    assert not CommunicationEvent.objects.exists()
+    Communication.objects.all().delete()  # the events stay: they outlive their communications
+    IdTranslation.objects.all().delete()
+    run("good.csv", tmp_path)
+    assert CommunicationEvent.objects.count() == 5
+    Communication.objects.all().delete()
+    IdTranslation.objects.all().delete()
+    dropped.clear()
+    status, summary, _ = run("good.csv", tmp_path)
+    assert status == 0 and f"Secondary indexes: {len(others)} built after the load (" in summary
+    assert dropped and all(names == events for names in dropped)
+    assert CommunicationEvent.objects.count() == 10
+    assert _secondary_indexes() == events | others

@@ -4,6 +4,7 @@ the same format (the export and the generator)."""
 import csv
 import datetime as dt
 import json
+import re
 import uuid as uuid_lib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ COLUMNS = (
 # Columns a CSV header must name: without them no row could be valid.
 REQUIRED_COLUMNS = ("oracle_id", "method", "kind", "direction", "status", "client_uuid", "date_created")
 REPORT_HEADER = ["line", "oracle_id", "column", "code", "message", "raw"]
+# A \\uD800 to \\uDFFF escape: only a line with one can hold a string that is not text.
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF][0-9a-fA-F]{2}")
 
 Problem = tuple[str, str, str]  # column, code, message
 
@@ -141,18 +144,38 @@ def read_jsonl(handle: TextIO) -> Iterator[Raw]:
             continue
         try:
             values = json.loads(text)
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:  # nested past Python's recursion limit
             values, problem = None, ("", "invalid_json", f"Not a JSON object: {error}.")
         else:
             problem = None if isinstance(values, dict) else ("", "invalid_json", "Not a JSON object.")
         if problem and first:
             raise ImportFileError(f"Line {line} is not a JSON object; expected JSONL (one object per line).")
         first = False
+        if problem is None and SURROGATE_ESCAPE.search(text):
+            problem = _lone_surrogate(values)
         if problem is None:
             unknown = [key for key in values if key not in COLUMNS]
             if unknown:
                 problem = (unknown[0], "unknown_field", f"Unknown field; the fields are: {', '.join(COLUMNS)}.")
         yield Raw(line, None if problem else values, text, problem)
+
+
+def _lone_surrogate(values: dict[str, Any]) -> Problem | None:
+    """A JSON escape such as \\ud800 alone reads as a string no UTF-8 text (nor PostgreSQL) can
+    hold: the row is refused where it stands instead of stopping the import."""
+    for key, value in values.items():
+        pending = [key, value]  # a stack, not recursion: the JSON may nest as deep as it reads
+        while pending:
+            item = pending.pop()
+            if isinstance(item, str):
+                if not item.isascii() and any("\ud800" <= char <= "\udfff" for char in item):
+                    column = "" if item is key else key
+                    return (column, "invalid_text", "Contains a lone UTF-16 surrogate escape (\\ud800 to \\udfff).")
+            elif isinstance(item, dict):
+                pending += [*item.keys(), *item.values()]
+            elif isinstance(item, list):
+                pending += item
+    return None
 
 
 def read_file(handle: TextIO, file_format: str) -> Iterator[Raw]:

@@ -9,14 +9,16 @@ translated earlier without its communication (created under the UUID the transla
 """
 
 import datetime as dt
+import gc
 import itertools
 import json
 import logging
+import time
 import uuid as uuid_lib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
@@ -47,6 +49,9 @@ TABLES = (
 STAGING = "comm_import_staging"
 CHUNK = 1_000  # rows per write to COPY
 DEFAULT_BATCH_SIZE = 10_000
+# From this many rows, a load into an empty communications table drops the secondary indexes of the
+# communications, their history and events and builds them after the load (docs/BENCHMARKS.md).
+DEFER_INDEXES_FROM = 20_000
 IMPORT = Source.IMPORT.value
 
 
@@ -58,6 +63,7 @@ class Row:
     oracle_id: int
     content: tuple
     text: str
+    details_json: str  # the content's details as JSON text
     uuid: str = ""
 
 
@@ -67,11 +73,17 @@ class ImportCounts(bulkload.Counts):
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
+    # Not a count: on a run's total, when it built secondary indexes after the load, (how many,
+    # seconds, why they were missing).
+    indexes_built: ClassVar[tuple[int, float, str] | None] = None
 
 
-def _copy_line(uuid: str, content: tuple, now: str, text=bulkload.copy_text, null=bulkload.NULL) -> str:
-    """The communication's line for COPY (COMMUNICATION_COLUMNS), from a validated row's content."""
-    (method, kind, direction, status, client, employee, dealer, subject, comment, result, details,
+def _copy_line(
+    uuid: str, content: tuple, now: str, details_json: str, text=bulkload.copy_text, null=bulkload.NULL
+) -> str:
+    """The communication's line for COPY (COMMUNICATION_COLUMNS), from a validated row's content
+    and its details as JSON text."""
+    (method, kind, direction, status, client, employee, dealer, subject, comment, result, _details,
      planned_start, planned_finish, start, finish, cancel_reason, fail_reason, created, deleted) = content  # fmt: skip
     return (
         "\t".join(
@@ -87,7 +99,7 @@ def _copy_line(uuid: str, content: tuple, now: str, text=bulkload.copy_text, nul
                 text(subject),
                 text(comment),
                 text(result),
-                text(json.dumps(details, ensure_ascii=False)) if details else "{}",
+                text(details_json),
                 planned_start.isoformat() if planned_start else null,
                 planned_finish.isoformat() if planned_finish else null,
                 start.isoformat() if start else null,
@@ -108,15 +120,22 @@ def _history_line(uuid: str, now: str, action: str, status: str, changes: str = 
     return f"{uuid}\t{now}\t{IMPORT}\t{action}\t\t{status}\t\t{bulkload.copy_text(changes)}\n"
 
 
-def _event_lines(rows: list[Row], now: dt.datetime, text=bulkload.copy_text, null=bulkload.NULL) -> str:
-    """COPY lines (feed.EVENT_COLUMNS) of the rows' `communication.created` events."""
+def _event_lines(rows: list[Row], now: dt.datetime, text=bulkload.copy_text, null=bulkload.NULL) -> list[bytes]:
+    """COPY chunks (feed.EVENT_COLUMNS) of the rows' `communication.created` events."""
+    stamp = now.isoformat()
     lines = []
     for row in rows:
         event_id, type_, subject, dealer, _time, data = feed.imported(
             row.uuid, dict(zip(CONTENT, row.content, strict=True)), oracle_id=row.oracle_id, now=now
         )
-        lines.append(f"{event_id}\t{type_}\t{subject}\t{dealer or null}\t{now.isoformat()}\t{text(data)}\n")
-    return "".join(lines)
+        lines.append(f"{event_id}\t{type_}\t{subject}\t{dealer or null}\t{stamp}\t{text(data)}\n")
+    return _chunks(lines)
+
+
+def _chunks(lines: list[str]) -> list[bytes]:
+    """COPY text by CHUNK lines, encoded here: UTF-8 holds Cyrillic in half the memory of a str
+    (and psycopg would encode it in the storing thread otherwise)."""
+    return ["".join(lines[start : start + CHUNK]).encode() for start in range(0, len(lines), CHUNK)]
 
 
 def _stored_content(values: tuple) -> tuple:
@@ -140,10 +159,10 @@ class Parsed:
     counts: ImportCounts
     now: dt.datetime
     rows: list[Row]
-    communications: list[str]
-    translations: str
-    history: str
-    events: str
+    communications: list[bytes]  # COPY chunks, each of CHUNK lines
+    translations: list[bytes]
+    history: list[bytes]
+    events: list[bytes]
 
 
 class Loader:
@@ -169,6 +188,44 @@ class Loader:
         self.expect_new = True
         self.staging = bulkload.Staging(STAGING, "line bigint", like=Communication._meta.db_table)
         self.staging_ready = False
+        self.indexes = (
+            bulkload.SecondaryIndexes((Communication, CommunicationHistory, CommunicationEvent))
+            if self.postgres
+            else None
+        )
+        self.dropped_indexes = False
+
+    def prepare(self, expected_rows: int | None) -> None:
+        """Before the first batch: a load of at least DEFER_INDEXES_FROM rows into an empty
+        communications table drops the secondary indexes of the communications, their history and,
+        when this load writes events and there are none yet, the events (`finish` builds them)."""
+        if self.indexes is None or (expected_rows or 0) < DEFER_INDEXES_FROM or Communication.objects.exists():
+            return
+        keep_events = not self.events or CommunicationEvent.objects.exists()  # a relay may be reading them
+        names = [
+            name
+            for name, table in self.indexes.tables.items()
+            if not (keep_events and table == CommunicationEvent._meta.db_table)
+        ]
+        self.indexes.drop(names)
+        self.dropped_indexes = True
+        logger.info("secondary indexes dropped for a load into empty tables", extra={"indexes": len(names)})
+
+    def finish(self, total: ImportCounts) -> None:
+        """After the last batch: build the secondary indexes that are missing (dropped by `prepare`,
+        or by an earlier load that was interrupted)."""
+        missing = self.indexes.missing() if self.indexes is not None else []
+        if not missing:
+            return
+        started = time.monotonic()
+        self.indexes.build(missing)
+        seconds = time.monotonic() - started
+        why = "dropped for the load into empty tables" if self.dropped_indexes else "missing after an interrupted load"
+        total.indexes_built = (len(missing), seconds, why)
+        logger.info(
+            "secondary indexes built after the load",
+            extra={"indexes": len(missing), "elapsed_ms": round(seconds * 1000)},
+        )
 
     def parse(self, batch: list[Raw]) -> "Parsed":
         """Check a batch and write its COPY text. No database: this runs in the parsing thread while
@@ -184,16 +241,16 @@ class Loader:
             if row is not None:
                 row.uuid = str(uuid7())  # uuid_utils' own, as the model's default but without uuid.UUID
                 rows.append(row)
-                lines.append(_copy_line(row.uuid, row.content, stamp))
+                lines.append(_copy_line(row.uuid, row.content, stamp, row.details_json))
         create = HistoryAction.CREATE.value
         return Parsed(
             counts=counts,
             now=now,
             rows=rows,
-            communications=["".join(lines[start : start + CHUNK]) for start in range(0, len(lines), CHUNK)],
-            translations="".join(f"{row.uuid}\t{row.oracle_id}\n" for row in rows),
-            history="".join(_history_line(row.uuid, stamp, create, row.content[3]) for row in rows),
-            events=_event_lines(rows, now) if self.events else "",
+            communications=_chunks(lines),
+            translations=_chunks([f"{row.uuid}\t{row.oracle_id}\n" for row in rows]),
+            history=_chunks([_history_line(row.uuid, stamp, create, row.content[3]) for row in rows]),
+            events=_event_lines(rows, now) if self.events else [],
         )
 
     def load(self, parsed: "Parsed") -> ImportCounts:
@@ -204,9 +261,10 @@ class Loader:
 
                 def steps() -> None:
                     bulkload.copy(cursor, TABLES[0], COMMUNICATION_COLUMNS, parsed.communications)
-                    bulkload.copy(cursor, TABLES[1], ("flora_uuid", "oracle_id"), [parsed.translations])
-                    bulkload.copy(cursor, TABLES[2], HISTORY_COLUMNS, [parsed.history])
-                    bulkload.copy(cursor, TABLES[3], feed.EVENT_COLUMNS, [parsed.events])
+                    bulkload.copy(cursor, TABLES[1], ("flora_uuid", "oracle_id"), parsed.translations)
+                    bulkload.copy(cursor, TABLES[2], HISTORY_COLUMNS, parsed.history)
+                    if self.events:
+                        bulkload.copy(cursor, TABLES[3], feed.EVENT_COLUMNS, parsed.events)
 
                 if bulkload.copy_new(steps):
                     counts.created += len(rows)
@@ -219,7 +277,7 @@ class Loader:
             counts.rejected += 1
             self.report.row(raw, None, *raw.problem)
             return None
-        oracle_id, content, problems = self.rules.clean(raw.values)
+        oracle_id, content, problems, details_json = self.rules.check(raw.values)
         if problems:
             counts.rejected += 1
             for problem in problems:
@@ -232,7 +290,7 @@ class Loader:
                 raw, oracle_id, "oracle_id", "duplicate", f"The same oracle_id is on line {earlier}; the first wins."
             )
             return None
-        return Row(raw.line, oracle_id, content, raw.text)
+        return Row(raw.line, oracle_id, content, raw.text, details_json)
 
     @staticmethod
     def _copy_history(cursor, rows: list[Row], stamp: str) -> None:
@@ -373,11 +431,11 @@ class Loader:
         if self.postgres:
             stamp = now.isoformat()
             with connection.cursor() as cursor:
-                lines = "".join(_copy_line(row.uuid, row.content, stamp) for row in rows)
+                lines = "".join(_copy_line(row.uuid, row.content, stamp, row.details_json) for row in rows)
                 bulkload.copy(cursor, TABLES[0], COMMUNICATION_COLUMNS, [lines])
                 self._copy_history(cursor, rows, stamp)
                 if self.events:
-                    bulkload.copy(cursor, TABLES[3], feed.EVENT_COLUMNS, [_event_lines(rows, now)])
+                    bulkload.copy(cursor, TABLES[3], feed.EVENT_COLUMNS, _event_lines(rows, now))
             return
         Communication.objects.bulk_create(
             Communication(uuid=row.uuid, date_updated=now, version=1, **dict(zip(CONTENT, row.content, strict=True)))
@@ -430,7 +488,7 @@ class Loader:
                 if not self.staging_ready:
                     self.staging.create(cursor)
                     self.staging_ready = True
-                lines = "".join(_copy_line(row.uuid, row.content, stamp) for row, _ in updates)
+                lines = "".join(_copy_line(row.uuid, row.content, stamp, row.details_json) for row, _ in updates)
                 self.staging.load(cursor, COMMUNICATION_COLUMNS, [lines])
                 cursor.execute(
                     f"UPDATE {TABLES[0]} c SET {assignments}, date_updated = s.date_updated, version = c.version + 1 "
@@ -463,21 +521,41 @@ def import_rows(
     update_existing: bool = False,
     events: bool = True,
     progress: Callable[[int], None] = lambda rows: None,
+    expected_rows: int | None = None,
 ) -> ImportCounts:
+    """Check and store `items`. `expected_rows` (the file's size, when known) lets a large load
+    into empty tables build its secondary indexes after the load."""
     loader = Loader(report, update_existing=update_existing, events=events)
+    total = ImportCounts()
+    if not dry_run:
+        loader.prepare(expected_rows)
+    # What the process holds already (Django, the app) is left out of the garbage collector's
+    # scans: the batches in flight are what it has to look at (about a tenth of the Python time).
+    gc.freeze()
     # Python checks batch N+1 in a thread while PostgreSQL stores batch N (the main thread waits
     # on the socket then, without the GIL).
     parsed = bulkload.in_background(loader.parse(batch) for batch in bulkload.batches(items, batch_size))
-    return bulkload.run_batches(
-        parsed,
-        load=loader.load,
-        total=ImportCounts(),
-        batch_size=None,
-        tables=TABLES,
-        logger=logger,
-        dry_run=dry_run,
-        progress=progress,
-    )
+    try:
+        return bulkload.run_batches(
+            parsed,
+            load=loader.load,
+            total=total,
+            batch_size=None,
+            tables=TABLES,
+            logger=logger,
+            dry_run=dry_run,
+            progress=progress,
+            finish=lambda: loader.finish(total),
+        )
+    except BaseException:
+        if loader.dropped_indexes:
+            logger.warning(
+                "The import stopped with the secondary indexes of the communications dropped: the next "
+                "import (the same command again) builds them at its end."
+            )
+        raise
+    finally:
+        gc.unfreeze()
 
 
 def import_file(path: Path, *, file_format: str | None = None, **options: Any) -> ImportCounts:

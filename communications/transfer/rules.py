@@ -60,6 +60,16 @@ TEXT_LIMITS = {
     "fail_reason": Communication._meta.get_field("fail_reason").max_length,
 }
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+uuid_fullmatch = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").fullmatch
+TEXT_LIMITS_ITEMS = tuple(TEXT_LIMITS.items())
+DATE_COLUMNS = (
+    "date_planned_start",
+    "date_planned_finish",
+    "date_start",
+    "date_finish",
+    "date_created",
+    "date_deleted",
+)
 fromisoformat = dt.datetime.fromisoformat
 DATE_MESSAGE = "Must be an ISO 8601 date-time with an offset, e.g. 2024-05-01T10:30:00+03:00."
 
@@ -100,61 +110,111 @@ class Rules:
 
     def __init__(self) -> None:
         self.methods = {method.code: method for method in CommunicationMethod.objects.all()}
+        self.active_methods = set()  # the codes the services' rule takes as they are
+        for code, method in self.methods.items():
+            try:
+                check_method_active(code, method)
+            except ValidationError:
+                continue
+            self.active_methods.add(code)
         self.statuses = {kind: reachable_statuses(kind) for kind in Kind.values}
         self.now = timezone.now()  # "not in the future" is measured against the run's start
 
     def clean(self, values: dict[str, Any]) -> tuple[int | None, tuple | None, list[Problem]]:
         """(oracle_id, content, problems): content is None when there is any problem."""
+        oracle_id, content, problems, _ = self.check(values)
+        return oracle_id, content, problems
+
+    def check(self, values: dict[str, Any]) -> tuple[int | None, tuple | None, list[Problem], str]:
+        """As `clean`, plus the details as JSON text for COPY.
+
+        The hot loop of an import: each value in its usual form (a plain string the rule accepts
+        as it is) is taken as it is; any other goes to the rule's helper, which cleans it or says
+        what is wrong. Both ways give the same value, so the problems and their order are those
+        of the helpers alone."""
         problems: list[Problem] = []
         get = values.get
 
-        oracle_id = self._oracle_id(get("oracle_id"), problems)
-        method = self._choice("method", get("method"), None, problems)
-        if method is not None:
+        value = get("oracle_id")
+        if (
+            type(value) is str
+            and len(value) <= 18
+            and value.isdigit()
+            and value.isascii()
+            and value != "0" * len(value)
+        ):
+            oracle_id = int(value)  # 1 to 18 digits, not all zeros: from 1 to below ORACLE_ID_MAX
+        else:
+            oracle_id = self._oracle_id(value, problems)
+        method = get("method")
+        if type(method) is not str or method not in self.active_methods:
+            method = self._method(method, problems)
+        kind = get("kind")
+        if type(kind) is not str or kind not in KINDS:
+            kind = self._choice("kind", kind, KINDS, problems)
+        direction = get("direction")
+        if type(direction) is not str or direction not in DIRECTIONS:
+            direction = self._choice("direction", direction, DIRECTIONS, problems)
+        status = get("status")
+        if type(status) is not str or status not in STATUSES:
+            status = self._choice("status", status, STATUSES, problems)
+        client_uuid = get("client_uuid")
+        if type(client_uuid) is not str or len(client_uuid) != 36 or not uuid_fullmatch(client_uuid):
+            client_uuid = self._uuid("client_uuid", client_uuid, problems, required=True)
+        employee_uuid = get("employee_uuid")
+        if type(employee_uuid) is not str or len(employee_uuid) != 36 or not uuid_fullmatch(employee_uuid):
+            employee_uuid = self._uuid("employee_uuid", employee_uuid, problems)
+        dealer_uuid = get("dealer_uuid")
+        if type(dealer_uuid) is not str or len(dealer_uuid) != 36 or not uuid_fullmatch(dealer_uuid):
+            dealer_uuid = self._uuid("dealer_uuid", dealer_uuid, problems)
+        texts = []
+        for name, limit in TEXT_LIMITS_ITEMS:
+            value = get(name)
+            if type(value) is not str or len(value) > limit or "\x00" in value:
+                value = self._text(name, value, problems)
+            texts.append(value)
+        subject, comment, result, cancel_reason, fail_reason = texts
+        fail_reason = fail_reason.strip()
+        dates = []
+        for name in DATE_COLUMNS:
+            value = get(name)
+            if value is None or value == "":
+                dates.append(None)
+                continue
             try:
-                check_method_active(method, self.methods.get(method))
-            except ValidationError as error:
-                problems.extend(_problems(error, "method"))
-                method = None
-        kind = self._choice("kind", get("kind"), KINDS, problems)
-        direction = self._choice("direction", get("direction"), DIRECTIONS, problems)
-        status = self._choice("status", get("status"), STATUSES, problems)
-        client_uuid = self._uuid("client_uuid", get("client_uuid"), problems, required=True)
-        employee_uuid = self._uuid("employee_uuid", get("employee_uuid"), problems)
-        dealer_uuid = self._uuid("dealer_uuid", get("dealer_uuid"), problems)
-        texts = {name: self._text(name, get(name), problems) for name in TEXT_LIMITS}
-        fail_reason = texts["fail_reason"].strip()
-        dates = {
-            name: self._date(name, get(name), problems)
-            for name in (
-                "date_planned_start",
-                "date_planned_finish",
-                "date_start",
-                "date_finish",
-                "date_created",
-                "date_deleted",
-            )
-        }
-        details = self._details(method, get("details"), problems)
-
-        if dates["date_created"] is None and not any(p[0] == "date_created" for p in problems):
-            problems.append(("date_created", "required", "Required."))
-        for name in ("date_start", "date_finish", "date_created", "date_deleted"):
-            if dates[name] is not None:
+                parsed = fromisoformat(value)
+            except (TypeError, ValueError):
+                parsed = None
+            if parsed is not None and parsed.tzinfo is not None:
                 try:
-                    check_not_in_future(dates[name], attr=name, now=self.now)
-                except ValidationError as error:
-                    problems.extend(_problems(error, name))
+                    dates.append(to_utc(parsed))
+                    continue
+                except ValidationError:
+                    pass
+            dates.append(self._date(name, value, problems))
+        planned_start, planned_finish, start, finish, created, deleted = dates
+        details, details_json = self._details(method, get("details"), problems)
+
+        if created is None and not any(p[0] == "date_created" for p in problems):
+            problems.append(("date_created", "required", "Required."))
+        for name, date in (
+            ("date_start", start),
+            ("date_finish", finish),
+            ("date_created", created),
+            ("date_deleted", deleted),
+        ):
+            if date is not None:
+                self._check(problems, check_not_in_future, date, attr=name, now=self.now)
         if kind is not None:
-            self._check(problems, check_planned_dates, kind, dates["date_planned_start"], dates["date_planned_finish"])
-            if kind == ACTUAL and dates["date_start"] is None:
+            self._check(problems, check_planned_dates, kind, planned_start, planned_finish)
+            if kind == ACTUAL and start is None:
                 # As the API does: an actual communication started when it was recorded.
-                dates["date_start"] = dates["date_created"]
+                start = created
         if kind is not None and status is not None:
-            self._check_status(kind, status, dates, fail_reason, texts["cancel_reason"], problems)
+            self._check_status(kind, status, start, finish, fail_reason, cancel_reason, problems)
 
         if problems:
-            return oracle_id, None, problems
+            return oracle_id, None, problems, ""
         content = (
             method,
             kind,
@@ -163,23 +223,33 @@ class Rules:
             client_uuid,
             employee_uuid,
             dealer_uuid,
-            texts["subject"],
-            texts["comment"],
-            texts["result"],
+            subject,
+            comment,
+            result,
             details,
-            dates["date_planned_start"],
-            dates["date_planned_finish"],
-            dates["date_start"],
-            dates["date_finish"],
-            texts["cancel_reason"],
+            planned_start,
+            planned_finish,
+            start,
+            finish,
+            cancel_reason,
             fail_reason,
-            dates["date_created"],
-            dates["date_deleted"],
+            created,
+            deleted,
         )
-        return oracle_id, content, problems
+        return oracle_id, content, problems, details_json
+
+    def _method(self, value: Any, problems: list[Problem]) -> str | None:
+        method = self._choice("method", value, None, problems)
+        if method is not None:
+            try:
+                check_method_active(method, self.methods.get(method))
+            except ValidationError as error:
+                problems.extend(_problems(error, "method"))
+                return None
+        return method
 
     def _check_status(
-        self, kind: str, status: str, dates: dict, fail_reason: str, cancel_reason: str, problems
+        self, kind: str, status: str, start, finish, fail_reason: str, cancel_reason: str, problems
     ) -> None:
         """What the state machine implies for a row in `status`: how it got there and what that set."""
         if status not in self.statuses[kind]:
@@ -189,15 +259,15 @@ class Rules:
             )
             return
         if status == DONE:
-            if dates["date_finish"] is None:
+            if finish is None:
                 problems.append(("date_finish", "required", "Required for a done communication (closing sets it)."))
             else:
-                self._check(problems, check_finish_after_start, dates["date_start"], dates["date_finish"])
-        elif dates["date_finish"] is not None:
+                self._check(problems, check_finish_after_start, start, finish)
+        elif finish is not None:
             problems.append(("date_finish", "not_done", "Only a done communication has a finish date."))
-        if kind == PLANNED and status == CREATED and dates["date_start"] is not None:
+        if kind == PLANNED and status == CREATED and start is not None:
             problems.append(("date_start", "not_started", "A planned communication still created has not started."))
-        if kind == PLANNED and status == IN_WORK and dates["date_start"] is None:
+        if kind == PLANNED and status == IN_WORK and start is None:
             problems.append(
                 ("date_start", "required", "Required for a planned communication in work (starting sets it).")
             )
@@ -302,19 +372,28 @@ class Rules:
             return None
 
     @staticmethod
-    def _details(method: str | None, value: Any, problems: list[Problem]) -> dict:
+    def _details(method: str | None, value: Any, problems: list[Problem]) -> tuple[dict, str]:
+        """The cleaned details and their JSON text: the file's own text when it says just that
+        (jsonb reads it to the same value), else written afresh."""
+        text = None
         if value is None or value == "":
             value = {}
         elif isinstance(value, str):
+            text = value
             try:
                 value = json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):  # nested past Python's recursion limit
                 problems.append(("details", "invalid_json", "Must be a JSON object."))
-                return {}
+                return {}, ""
         if method is None:
-            return {}
+            return {}, ""
         try:
-            return validate_details(method, value)
+            cleaned = validate_details(method, value)
         except ValidationError as error:
             problems.extend(_problems(error, "details"))
-            return {}
+            return {}, ""
+        if not cleaned:
+            return cleaned, "{}"
+        if text is not None and cleaned == value:
+            return cleaned, text
+        return cleaned, json.dumps(cleaned, ensure_ascii=False)

@@ -87,7 +87,7 @@ def violations(packages: dict[str, Path]) -> list[str]:
 
 def test_no_domain_module_imports_an_api_or_admin_module():
     packages = local_packages()
-    assert set(layered_apps(packages)) == {"communications", "dicts", "id_translations", "telephony"}
+    assert {"communications", "dicts", "id_translations", "telephony"} <= set(layered_apps(packages))
     assert violations(packages) == []
 
 

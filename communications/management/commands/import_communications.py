@@ -54,6 +54,7 @@ class Command(BaseCommand):
                 update_existing=options["update_existing"],
                 events=not options["no_events"],
                 progress=bar.update,
+                expected_rows=lines - (1 if file_format == "csv" else 0),
             )
         except ImportFileError as error:
             raise CommandError(str(error), returncode=2)
@@ -68,5 +69,8 @@ class Command(BaseCommand):
             f"unchanged: {counts.unchanged}, rejected: {counts.rejected} "
             f"({seconds:.1f} s, {counts.rows / seconds if seconds else 0:,.0f} rows/s)"
         )
+        if counts.indexes_built:
+            built, build_seconds, why = counts.indexes_built
+            self.stdout.write(f"Secondary indexes: {built} built after the load ({build_seconds:.1f} s of it), {why}.")
         if counts.rejected:
             sys.exit(1)
