@@ -1,5 +1,6 @@
 """Shapes of the API. Input serializers only parse types; the rules live in services."""
 
+from django.db import models
 from django.utils import translation
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -15,9 +16,12 @@ def _text(max_length: int, **kwargs) -> serializers.CharField:
 
 
 TEXT_MAX = 10_000
+# Dates out as the API writes them (communications_project.fields.local).
+FIELD_MAPPING = {**serializers.ModelSerializer.serializer_field_mapping, models.DateTimeField: DateTimeField}
 
 
 class CommunicationShortSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = FIELD_MAPPING
     method = serializers.CharField(source="method_id", read_only=True)
 
     class Meta:
@@ -82,6 +86,7 @@ class CommunicationFullSerializer(CommunicationShortSerializer):
 
 
 class HistoryEntrySerializer(serializers.ModelSerializer):
+    serializer_field_mapping = FIELD_MAPPING
     actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     status_from = serializers.ChoiceField(choices=Status.choices, allow_blank=True, read_only=True)
     status_to = serializers.ChoiceField(choices=Status.choices, allow_blank=True, read_only=True)
@@ -208,7 +213,7 @@ class PrimaryInfoSerializer(serializers.Serializer):
     @extend_schema_field(serializers.DateTimeField(allow_null=True))
     def get_date(self, obj):
         value = self._relevant_date(obj)[1]
-        return serializers.DateTimeField().to_representation(value) if value else None
+        return DateTimeField().to_representation(value) if value else None
 
     @extend_schema_field(
         serializers.ChoiceField(choices=["date_finish", "date_start", "date_planned_start", "date_updated"])
