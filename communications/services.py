@@ -17,6 +17,7 @@ from django_fsm import can_proceed
 
 from communications_project import observability
 from communications_project.errors import NotFound, PreconditionFailed, TransitionNotAllowed
+from communications_project.filters import parse_uuid
 from dicts.models import CommunicationMethod
 
 from .details import validate_details
@@ -102,8 +103,10 @@ def _record(
 def _lock(uuid: uuid_lib.UUID | str, *, deleted: bool = False) -> Communication:
     queryset = Communication.objects.deleted() if deleted else Communication.objects.alive()
     try:
-        return queryset.select_for_update().get(uuid=uuid)
-    except (Communication.DoesNotExist, ValidationError, ValueError):
+        # From a URL, the canonical form only, as the schema states it (and as reads take it).
+        key = uuid if isinstance(uuid, uuid_lib.UUID) else parse_uuid(str(uuid))
+        return queryset.select_for_update().get(uuid=key)
+    except (Communication.DoesNotExist, ValueError):
         raise NotFound("Communication not found.")
 
 

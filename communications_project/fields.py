@@ -70,6 +70,11 @@ def local(value: dt.datetime, zone=None) -> dt.datetime:
 
 
 class DateTimeField(serializers.DateTimeField):
+    def __init__(self, *args, rules: dict | None = None, **kwargs):
+        # `x-` keywords for the schema: rules between fields or with the clock (communications_project/schema.py).
+        self.rules = rules or {}
+        super().__init__(*args, **kwargs)
+
     def to_internal_value(self, value):
         if not isinstance(value, str):
             self.fail("invalid", format=FORM_MESSAGE)

@@ -223,6 +223,8 @@ SPECTACULAR_SETTINGS = {
         "communications_project.schema.require_bodies",
         "communications_project.schema.add_links",
         "communications_project.schema.add_database_unavailable",
+        "communications_project.schema.add_uri_too_long",
+        "communications_project.schema.uuid_path_parameters",
     ],
 }
 

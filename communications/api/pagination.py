@@ -30,6 +30,11 @@ class StrictOrderingFilter(OrderingFilter):
         return queryset.filter(**{f"{field}__isnull": False}).order_by(*ordering)
 
 
+# DRF's cursor: base64 of its offset, direction and position (a date-time), some 80 characters.
+CURSOR_PATTERN = "^[A-Za-z0-9+/=]*$"
+CURSOR_MAX_LENGTH = 200
+
+
 class CommunicationCursorPagination(CursorPagination):
     ordering = ("-date_created", "-uuid")
     page_size = 50
@@ -59,6 +64,14 @@ class CommunicationCursorPagination(CursorPagination):
             body["count"] = self.count
         body["results"] = data
         return Response(body)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.cursor_query_param:  # bounded, for the request line's sake
+                parameter["schema"].update(pattern=CURSOR_PATTERN, maxLength=CURSOR_MAX_LENGTH)
+                parameter["description"] = "The `next` or `previous` link's cursor, as it is."
+        return parameters
 
     def get_paginated_response_schema(self, schema):
         response = super().get_paginated_response_schema(schema)

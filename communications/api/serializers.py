@@ -20,9 +20,21 @@ TEXT_MAX = 10_000
 FIELD_MAPPING = {**serializers.ModelSerializer.serializer_field_mapping, models.DateTimeField: DateTimeField}
 
 
+class MethodCodeField(serializers.CharField):
+    """A code of the methods dictionary, as answered (the schema: communications/api/schema.py)."""
+
+
+class DetailsPatchField(serializers.DictField):
+    """A PATCH's `details`, per the communication's own method (the schema: communications/api/schema.py)."""
+
+
+PLANNED = {"kind": "planned"}
+ACTUAL = {"kind": "actual"}
+
+
 class CommunicationShortSerializer(serializers.ModelSerializer):
     serializer_field_mapping = FIELD_MAPPING
-    method = serializers.CharField(source="method_id", read_only=True)
+    method = MethodCodeField(source="method_id", read_only=True)
 
     class Meta:
         model = Communication
@@ -118,10 +130,24 @@ class CommunicationCreateSerializer(StrictSerializer):
     comment = _text(TEXT_MAX, required=False)
     result = _text(TEXT_MAX, required=False)
     details = serializers.DictField(required=False, help_text="Per-method attributes, see docs/API.md.")
-    date_planned_start = DateTimeField(required=False, allow_null=True)
-    date_planned_finish = DateTimeField(required=False, allow_null=True)
+    # Rules between fields, which OpenAPI cannot state: in words, and for tools (communications_project/schema.py).
+    date_planned_start = DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="Planned only, and required for planned.",
+        rules={"x-only-with": PLANNED, "x-required-with": PLANNED},
+    )
+    date_planned_finish = DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="Planned only; not before date_planned_start.",
+        rules={"x-only-with": PLANNED, "x-not-before": "date_planned_start"},
+    )
     date_start = DateTimeField(
-        required=False, allow_null=True, help_text="Actual only; defaults to now; not in the future."
+        required=False,
+        allow_null=True,
+        help_text="Actual only; defaults to now; not in the future.",
+        rules={"x-only-with": ACTUAL, "x-not-in-future": True},
     )
 
 
@@ -134,17 +160,28 @@ class CommunicationUpdateSerializer(StrictSerializer):
     subject = _text(255, required=False)
     comment = _text(TEXT_MAX, required=False)
     result = _text(TEXT_MAX, required=False)
-    details = serializers.DictField(required=False, help_text="Merged into the stored details; null removes a key.")
-    date_planned_start = DateTimeField(required=False)
-    date_planned_finish = DateTimeField(required=False, allow_null=True)
+    details = DetailsPatchField(required=False)
+    date_planned_start = DateTimeField(required=False, help_text="Planned communications only.")
+    date_planned_finish = DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="Planned communications only; not before the planned start.",
+        rules={"x-not-before": "date_planned_start"},
+    )
 
 
 class StartSerializer(StrictSerializer):
-    date_start = DateTimeField(required=False, help_text="Defaults to now.")
+    date_start = DateTimeField(
+        required=False, help_text="Defaults to now; not in the future.", rules={"x-not-in-future": True}
+    )
 
 
 class CloseSerializer(StrictSerializer):
-    date_finish = DateTimeField(required=False, help_text="Defaults to now.")
+    date_finish = DateTimeField(
+        required=False,
+        help_text="Defaults to now; not in the future, nor before the start.",
+        rules={"x-not-in-future": True},
+    )
     result = _text(TEXT_MAX, required=False)
 
 
@@ -171,7 +208,7 @@ class PrimaryInfoSerializer(serializers.Serializer):
     """What the CRM card shows: Russian labels, the relevant date, what can be done now."""
 
     uuid = serializers.UUIDField()
-    method = serializers.CharField(source="method_id")
+    method = MethodCodeField(source="method_id")
     method_name = serializers.CharField(source="method.name")
     kind = serializers.CharField()
     kind_name = serializers.SerializerMethodField()

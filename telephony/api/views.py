@@ -120,7 +120,14 @@ class TelephonyEventView(APIView):
     @extend_schema(
         summary="Call outcome from the PBX (answered, hangup)",
         request=CallEventSerializer,
-        parameters=[OpenApiParameter("X-Telephony-Secret", location=OpenApiParameter.HEADER, required=True)],
+        parameters=[
+            OpenApiParameter(
+                "X-Telephony-Secret",
+                {"type": "string", "minLength": 1, "maxLength": 1024},
+                location=OpenApiParameter.HEADER,
+                required=True,
+            )
+        ],
         responses={
             202: CallLogSerializer,
             401: OpenApiResponse(ERROR, description="No or wrong X-Telephony-Secret."),
