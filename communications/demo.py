@@ -15,7 +15,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from . import importer
+from . import transfer
 from .models import Direction, FailReason, Kind, Status
 
 SUBJECTS = [
@@ -138,7 +138,7 @@ def generate(count: int, *, seed: int = 1, now: dt.datetime | None = None, first
 
 
 def write(out, count: int, *, file_format: str, seed: int = 1, first_oracle_id: int = 1) -> int:
-    writer = importer.Writer(out, file_format)
+    writer = transfer.Writer(out, file_format)
     for row in generate(count, seed=seed, first_oracle_id=first_oracle_id):
         writer.write(row)
     return count
@@ -146,12 +146,12 @@ def write(out, count: int, *, file_format: str, seed: int = 1, first_oracle_id: 
 
 def load(count: int, *, seed: int = 1, first_oracle_id: int = 1) -> int:
     """Import `count` generated communications (with translations and history); return how many."""
-    report = importer.ErrorReport(io.StringIO())
+    report = transfer.ErrorReport(io.StringIO())
     rows = (
-        {name: importer.cell(value) for name, value in row.items()}
+        {name: transfer.cell(value) for name, value in row.items()}
         for row in generate(count, seed=seed, first_oracle_id=first_oracle_id)
     )
-    counts = importer.import_rows(importer.records(rows), report=report, batch_size=5_000)
+    counts = transfer.import_rows(transfer.records(rows), report=report, batch_size=5_000)
     if counts.rejected:  # generated rows must pass the rules; a failure here is a bug in generate()
         raise RuntimeError(f"Generated rows were rejected:\n{report.out.getvalue()[:2000]}")
     return counts.created

@@ -9,6 +9,8 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, Transition, transition
 from uuid_utils.compat import uuid7
 
+from .limits import SUBJECT_MAX
+
 
 class Kind(models.TextChoices):
     ACTUAL = "actual", _("Actual")
@@ -74,7 +76,7 @@ class Communication(models.Model):
     employee_uuid = models.UUIDField(_("employee"), null=True, blank=True)
     dealer_uuid = models.UUIDField(_("dealer"), null=True, blank=True)
 
-    subject = models.CharField(_("subject"), max_length=255, blank=True)
+    subject = models.CharField(_("subject"), max_length=SUBJECT_MAX, blank=True)
     comment = models.TextField(_("comment"), blank=True)
     result = models.TextField(_("result"), blank=True)
     details = models.JSONField(_("details"), default=dict, blank=True, encoder=DjangoJSONEncoder)

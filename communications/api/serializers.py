@@ -7,7 +7,9 @@ from rest_framework import serializers
 
 from communications_project.api import StrictSerializer
 from communications_project.fields import DateTimeField
+from dicts.models import CommunicationMethod
 
+from ..limits import SUBJECT_MAX, TEXT_MAX
 from ..models import Communication, CommunicationHistory, Direction, FailReason, Kind, Status
 
 
@@ -15,7 +17,6 @@ def _text(max_length: int, **kwargs) -> serializers.CharField:
     return serializers.CharField(max_length=max_length, allow_blank=True, trim_whitespace=False, **kwargs)
 
 
-TEXT_MAX = 10_000
 # Dates out as the API writes them (communications_project.fields.local).
 FIELD_MAPPING = {**serializers.ModelSerializer.serializer_field_mapping, models.DateTimeField: DateTimeField}
 
@@ -120,13 +121,13 @@ class CommunicationWithHistorySerializer(CommunicationFullSerializer):
 
 
 class CommunicationCreateSerializer(StrictSerializer):
-    method = serializers.SlugField(max_length=32)
+    method = serializers.SlugField(max_length=CommunicationMethod._meta.get_field("code").max_length)
     kind = serializers.ChoiceField(choices=Kind.choices)
     direction = serializers.ChoiceField(choices=Direction.choices)
     client_uuid = serializers.UUIDField()
     employee_uuid = serializers.UUIDField(required=False, allow_null=True)
     dealer_uuid = serializers.UUIDField(required=False, allow_null=True)
-    subject = _text(255, required=False)
+    subject = _text(SUBJECT_MAX, required=False)
     comment = _text(TEXT_MAX, required=False)
     result = _text(TEXT_MAX, required=False)
     details = serializers.DictField(required=False, help_text="Per-method attributes, see docs/API.md.")
@@ -157,7 +158,7 @@ class CommunicationUpdateSerializer(StrictSerializer):
     client_uuid = serializers.UUIDField(required=False)
     employee_uuid = serializers.UUIDField(required=False, allow_null=True)
     dealer_uuid = serializers.UUIDField(required=False, allow_null=True)
-    subject = _text(255, required=False)
+    subject = _text(SUBJECT_MAX, required=False)
     comment = _text(TEXT_MAX, required=False)
     result = _text(TEXT_MAX, required=False)
     details = DetailsPatchField(required=False)

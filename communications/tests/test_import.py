@@ -11,8 +11,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 
-from communications import demo, importer
+from communications import demo, transfer
 from communications.models import Communication, CommunicationHistory
+from communications_project import bulkload
 from id_translations.models import IdTranslation
 
 pytestmark = pytest.mark.django_db
@@ -71,7 +72,7 @@ def test_a_good_file_creates_communications_with_translations_and_history(tmp_pa
 
 
 def test_jsonl_gives_the_same_communications_as_csv(tmp_path):
-    fields = [name for name in importer.CONTENT]
+    fields = [name for name in transfer.CONTENT]
     run("good.csv", tmp_path)
     from_csv = {key: [getattr(c, name) for name in fields] for key, c in by_oracle_id().items()}
     Communication.objects.all().delete()
@@ -180,7 +181,7 @@ def test_validation_covers_every_check_constraint_of_the_table():
     rows = _violating_rows()
     constraints = {c.name for c in Communication._meta.constraints}
     assert set(rows) == constraints, "a new CHECK constraint needs a row here and a rule in the importer"
-    rules = importer.Rules()
+    rules = transfer.Rules()
     for name, row in rows.items():
         _, content, problems = rules.clean(row)
         assert content is None and problems, name
@@ -200,8 +201,8 @@ def test_validation_covers_every_check_constraint_of_the_table():
 
 
 def test_status_per_kind_comes_from_the_state_machine():
-    assert importer.reachable_statuses("actual") == ["in_work", "done", "failed"]
-    assert sorted(importer.reachable_statuses("planned")) == ["cancelled", "created", "done", "failed", "in_work"]
+    assert transfer.reachable_statuses("actual") == ["in_work", "done", "failed"]
+    assert sorted(transfer.reachable_statuses("planned")) == ["cancelled", "created", "done", "failed", "in_work"]
 
 
 def test_rerunning_a_file_creates_nothing_and_reports_the_rows_unchanged(tmp_path):
@@ -302,7 +303,7 @@ def test_a_batch_failing_in_the_middle_leaves_no_part_of_it(tmp_path, monkeypatc
     """The second batch dies after its communications and translations were COPYed, while its
     history is written: none of that batch stays; a re-run completes the file."""
     calls = []
-    original = importer.bulkload.copy
+    original = bulkload.copy
 
     def failing(cursor, table, columns, chunks):
         if table == CommunicationHistory._meta.db_table:
@@ -311,7 +312,7 @@ def test_a_batch_failing_in_the_middle_leaves_no_part_of_it(tmp_path, monkeypatc
                 raise RuntimeError("the connection dropped")
         original(cursor, table, columns, chunks)
 
-    monkeypatch.setattr(importer.bulkload, "copy", failing)
+    monkeypatch.setattr(bulkload, "copy", failing)
     with pytest.raises(RuntimeError, match="the connection dropped"):
         run("good.csv", tmp_path, batch_size=2)
     assert sorted(by_oracle_id()) == [101, 102]
@@ -335,11 +336,11 @@ def test_export_then_import_into_an_empty_database_gives_the_same_communications
     run("good.csv", tmp_path)
     deleted = Communication.objects.order_by("uuid").first()
     Communication.objects.filter(uuid=deleted.uuid).update(date_deleted=deleted.date_created)
-    fields = ["oracle_id", *importer.CONTENT]
+    fields = ["oracle_id", *transfer.CONTENT]
 
     def content() -> dict:
         pairs = dict(IdTranslation.objects.values_list("flora_uuid", "oracle_id"))
-        return {pairs[row["uuid"]]: row for row in Communication.objects.values("uuid", *importer.CONTENT)}
+        return {pairs[row["uuid"]]: row for row in Communication.objects.values("uuid", *transfer.CONTENT)}
 
     before = content()
     for file_format in ("csv", "jsonl"):
@@ -408,7 +409,7 @@ def test_memory_does_not_grow_with_the_file(tmp_path):
             stderr=io.StringIO(),
         )
         tracemalloc.start()
-        importer.import_file(path, report=importer.ErrorReport(io.StringIO()), batch_size=500)
+        transfer.import_file(path, report=transfer.ErrorReport(io.StringIO()), batch_size=500)
         _, top = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         return top

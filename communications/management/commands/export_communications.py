@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import OuterRef, Subquery
 from django.http import QueryDict
 
-from communications import importer
+from communications import transfer
 from communications.filtersets import CommunicationFilterSet
 from communications.models import Communication
 from communications_project.bulkload import ImportFileError
@@ -32,7 +32,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, output: str, include_deleted: bool, oracle_id: list[str], chunk_size: int, **options):
         try:
-            file_format = options["format"] or ("csv" if output == "-" else importer.guess_format(Path(output)))
+            file_format = options["format"] or ("csv" if output == "-" else transfer.guess_format(Path(output)))
         except ImportFileError as error:
             raise CommandError(str(error), returncode=2)
         queryset = Communication.objects.all() if include_deleted else Communication.objects.alive()
@@ -55,13 +55,13 @@ class Command(BaseCommand):
         rows = (
             queryset.annotate(oracle_id=Subquery(oracle_ids))
             .order_by("date_created", "uuid")
-            .values("oracle_id", *importer.CONTENT)
+            .values("oracle_id", *transfer.CONTENT)
             .iterator(chunk_size=chunk_size)
         )
         out = self.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")
         written = untranslated = 0
         try:
-            writer = importer.Writer(out, file_format)
+            writer = transfer.Writer(out, file_format)
             for row in rows:
                 if row["oracle_id"] is None:
                     untranslated += 1

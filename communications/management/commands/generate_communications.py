@@ -3,7 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from communications import demo, importer
+from communications import demo, transfer
 from communications_project.bulkload import ImportFileError
 
 
@@ -26,7 +26,7 @@ class Command(BaseCommand):
         if first_oracle_id < 1:
             raise CommandError("--first-oracle-id must be at least 1", returncode=2)
         try:
-            file_format = options["format"] or ("csv" if file == "-" else importer.guess_format(Path(file)))
+            file_format = options["format"] or ("csv" if file == "-" else transfer.guess_format(Path(file)))
         except ImportFileError as error:
             raise CommandError(str(error), returncode=2)
         if file == "-":

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from communications import importer
+from communications import transfer
 from communications_project.bulkload import ImportFileError, count_lines, progress_bar
 
 
@@ -19,7 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("file", type=Path)
         parser.add_argument("--format", choices=["csv", "jsonl"], help="default: from the extension")
         parser.add_argument("--errors", type=Path, help="write rejected rows here (CSV); default: stderr")
-        parser.add_argument("--batch-size", type=int, default=importer.DEFAULT_BATCH_SIZE, help="rows per transaction")
+        parser.add_argument("--batch-size", type=int, default=transfer.DEFAULT_BATCH_SIZE, help="rows per transaction")
         parser.add_argument("--update-existing", action="store_true", help="rewrite stored rows whose content changed")
         parser.add_argument("--dry-run", action="store_true", help="check everything, write nothing")
         parser.add_argument("--no-progress", action="store_true")
@@ -28,7 +28,7 @@ class Command(BaseCommand):
         if not 1 <= batch_size <= 100_000:
             raise CommandError("--batch-size must be from 1 to 100000", returncode=2)
         try:
-            file_format = options["format"] or importer.guess_format(file)
+            file_format = options["format"] or transfer.guess_format(file)
             if not file.is_file():
                 raise ImportFileError(f"No such file: {file}")
             # Read once before anything is written: the progress bar's total, and a file that is
@@ -40,10 +40,10 @@ class Command(BaseCommand):
         bar = progress_bar(lines - (1 if file_format == "csv" else 0), disable=no_progress)
         started = time.monotonic()
         try:
-            counts = importer.import_file(
+            counts = transfer.import_file(
                 file,
                 file_format=file_format,
-                report=importer.ErrorReport(error_out),
+                report=transfer.ErrorReport(error_out),
                 batch_size=batch_size,
                 dry_run=options["dry_run"],
                 update_existing=options["update_existing"],
