@@ -1,6 +1,6 @@
 """Cursor pagination and ordering of the list (SPEC §6.1), strict about their parameters."""
 
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -64,6 +64,12 @@ class CommunicationCursorPagination(CursorPagination):
             body["count"] = self.count
         body["results"] = data
         return Response(body)
+
+    def decode_cursor(self, request):
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is not None and len(encoded) > CURSOR_MAX_LENGTH:  # what the schema states
+            raise NotFound(self.invalid_cursor_message)
+        return super().decode_cursor(request)
 
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)

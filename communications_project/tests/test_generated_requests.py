@@ -212,6 +212,18 @@ def test_a_date_before_1919_is_answered_as_the_same_instant(api, openapi):
     assert dt.datetime.fromisoformat(primary) == dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 
 
+def test_a_cursor_longer_than_the_schema_states_is_refused(api, openapi):
+    cursor = "A" * 201
+    assert not valid(openapi, "get", "/v3/communications", query=[("cursor", cursor)])
+    response = api.get("/v3/communications", {"cursor": cursor})
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["code"] == "not_found"
+    assert (
+        api.get(api.get("/v3/communications", {"page_size": 1}).json()["next"] or "/v3/communications").status_code
+        == 200
+    )
+
+
 # The look-up's limits and its one-of rule
 
 
