@@ -5,6 +5,3 @@ from django.utils.translation import gettext_lazy as _
 class CommunicationsConfig(AppConfig):
     name = "communications"
     verbose_name = _("Communications")
-
-    def ready(self):
-        from .api import schema  # noqa: F401  (registers the OpenAPI extensions of the per-method bodies)

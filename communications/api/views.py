@@ -28,6 +28,7 @@ from communications_project.renderers import ORJSONRenderer
 from .. import selectors, services
 from ..filtersets import CommunicationFilterSet
 from ..models import FINAL_STATUSES, Source, Status
+from . import schema  # noqa: F401  (registers the OpenAPI extensions of the per-method bodies)
 from .pagination import CommunicationCursorPagination, StrictOrderingFilter
 from .rows import VIEWS
 from .serializers import (
