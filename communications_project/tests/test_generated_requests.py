@@ -316,3 +316,24 @@ def test_the_hooks_give_each_body_its_own_idempotency_key(document, hooks):
         assert all(re.fullmatch(pattern["schema"]["pattern"], key) for key in keys)
         refused = hooks.map_case(None, fake_case(document, path, method, body={}, headers={"Idempotency-Key": ""}))
         assert refused.headers["Idempotency-Key"] == ""  # a negative case's invalid key stays
+
+
+def test_every_rule_keyword_in_the_schema_is_one_the_hooks_apply(document, hooks):
+    """A rule stated in a keyword nobody reads would be a rule CI's fuzzing trips over."""
+    from communications_project.schema import RULE_KEYWORDS
+
+    found = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            found.update(key for key in node if key.startswith("x-"))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(document)
+    assert found - {"x-enum-descriptions", "x-extensible-enum"} == set(RULE_KEYWORDS)
+    source = (ROOT / ".ci" / "schemathesis_hooks.py").read_text()
+    assert all(f'"{keyword}"' in source for keyword in RULE_KEYWORDS)
