@@ -21,7 +21,7 @@ from communications_project.api import (
     reject_unknown_params,
 )
 from communications_project.db import reads_replica
-from communications_project.idempotency import idempotency_key_parameter, run_idempotent
+from communications_project.idempotency import KEY_REUSE_RULE, idempotency_key_parameter, run_idempotent
 from communications_project.permissions import ADD, CHANGE, DELETE, VIEW
 from communications_project.renderers import ORJSONRenderer
 
@@ -199,6 +199,13 @@ class CommunicationViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Create a communication",
+        description=(
+            "The body is the one of its `method`, with that method's `details`. Rules between fields, "
+            "which OpenAPI cannot state, are in the properties' descriptions and `x-` keywords: a planned "
+            "communication needs `date_planned_start` and takes no `date_start`, an actual one no planned "
+            "dates; `date_planned_finish` not before `date_planned_start`; `date_start` not in the future. "
+            + KEY_REUSE_RULE
+        ),
         request=CommunicationCreateSerializer,
         examples=[
             OpenApiExample(
