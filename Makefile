@@ -23,14 +23,18 @@ run: venv
 	$(RUN_ENV) $(BIN)/python manage.py setup_demo --url http://$(HOST):$(PORT)
 	$(MAKE) --no-print-directory serve
 
-# With ASTERISK_ARI_URL set, the ARI events listener (call outcomes) runs beside gunicorn and
-# stops with it; killing the process group stops both.
+# With ASTERISK_ARI_URL set, the ARI events listener (call outcomes) runs beside gunicorn; with
+# EVENTS_BROKER_URL set, the change feed's relay to RabbitMQ does. They stop with it; killing the
+# process group stops all.
 serve: venv
-	@listener=; \
+	@helpers=; \
 	if [ -n "$$ASTERISK_ARI_URL" ]; then \
-		$(RUN_ENV) $(BIN)/python manage.py telephony_events & listener=$$!; \
-		trap 'kill $$listener 2>/dev/null; wait $$listener' EXIT INT TERM; \
+		$(RUN_ENV) $(BIN)/python manage.py telephony_events & helpers="$$helpers $$!"; \
 	fi; \
+	if [ -n "$$EVENTS_BROKER_URL" ]; then \
+		$(RUN_ENV) $(BIN)/python manage.py publish_events & helpers="$$helpers $$!"; \
+	fi; \
+	if [ -n "$$helpers" ]; then trap 'kill $$helpers 2>/dev/null; wait $$helpers' EXIT INT TERM; fi; \
 	$(RUN_ENV) $(BIN)/gunicorn communications_project.wsgi --bind $(HOST):$(PORT) --workers 2
 
 test: venv
@@ -61,10 +65,12 @@ bench: venv
 	$(BIN)/python bench/import_id_translations.py
 	$(BIN)/python bench/import_communications.py
 	$(BIN)/python bench/api_throughput.py
+	$(BIN)/python bench/events.py
 
-# The API benchmark's harness at a tiny size, for CI: it must run and every request must succeed.
+# The benchmarks' harnesses at a tiny size, for CI: they must run and every request must succeed.
 bench-smoke: venv
 	$(BIN)/python bench/api_throughput.py --rows 300 --duration 1 --rounds 1 --db communications_bench_smoke
+	$(BIN)/python bench/events.py --count 50 --rounds 1 --events 100 --import-rows 300 --db communications_bench_events_smoke
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3

@@ -307,3 +307,103 @@ class CommunicationHistory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.communication_id} {self.action} {self.date:%Y-%m-%d %H:%M:%S}"
+
+
+# The change feed (docs/EVENTS.md; communications/events.py writes and reads it).
+
+
+class EventType(models.TextChoices):
+    CREATED = "communication.created", _("Created")
+    UPDATED = "communication.updated", _("Updated")
+    STATUS_CHANGED = "communication.status_changed", _("Status changed")
+    DELETED = "communication.deleted", _("Deleted")
+    RESTORED = "communication.restored", _("Restored")
+
+
+class CurrentTransactionId(models.Func):
+    """The writing transaction's ID as a bigint (`pg_current_xact_id()`); 0 on SQLite (the demo)."""
+
+    output_field = models.BigIntegerField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return "0", []
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return "(pg_current_xact_id()::text::bigint)", []
+
+
+class CommunicationEvent(models.Model):
+    """One change of a communication, written in the transaction of the change (an outbox).
+
+    Its place in the feed is (`txid`, `id`): see communications/events.py for why that never skips.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    # The writing transaction's ID (pg_current_xact_id()), raised to the communication's previous
+    # event's when that is higher; 0 on SQLite, where `id` alone orders the feed.
+    # The default serves bulk loads (COPY of new communications, which have no previous event).
+    txid = models.BigIntegerField(_("transaction"), db_default=CurrentTransactionId())
+    event_id = models.UUIDField(_("event ID"))  # CloudEvents `id`, a UUIDv7; unique by construction
+    type = models.CharField(_("type"), max_length=32, choices=EventType.choices)
+    subject = models.UUIDField(_("communication"))  # no foreign key: events outlive nothing and lock nothing
+    dealer_uuid = models.UUIDField(_("dealer"), null=True, blank=True)
+    time = models.DateTimeField(_("time"))
+    # The CloudEvents `data` as JSON text: written once, sent byte for byte over HTTP and AMQP.
+    data = models.TextField(_("data"))
+
+    class Meta:
+        verbose_name = _("change event")
+        verbose_name_plural = _("change events")
+        indexes = [
+            models.Index(fields=["txid", "id"], name="comm_event_position_idx"),
+            models.Index(fields=["subject", "txid", "id"], name="comm_event_subject_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.subject}"
+
+
+class EventMark(models.Model):
+    """A position in the feed with a name: `purged` is the last event retention deleted."""
+
+    name = models.CharField(_("name"), max_length=64, primary_key=True)
+    txid = models.BigIntegerField(_("transaction"))
+    event = models.BigIntegerField(_("event"))
+    date_updated = models.DateTimeField(_("updated"))
+
+    class Meta:
+        verbose_name = _("change feed mark")
+        verbose_name_plural = _("change feed marks")
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.txid:016x}{self.event:016x}"
+
+
+class RelayState(models.TextChoices):
+    WAITING = "waiting", _("Waiting for the lock")
+    CONNECTING = "connecting", _("Connecting")
+    PUBLISHING = "publishing", _("Publishing")
+    DISCONNECTED = "disconnected", _("Disconnected")
+    STOPPED = "stopped", _("Stopped")
+
+
+class EventRelay(models.Model):
+    """`manage.py publish_events`: how far it has published (only what the broker confirmed), and its heartbeat."""
+
+    name = models.CharField(_("exchange"), max_length=255, primary_key=True)
+    txid = models.BigIntegerField(_("transaction"), default=0)
+    event = models.BigIntegerField(_("event"), default=0)
+    published = models.BigIntegerField(_("published"), default=0)
+    host = models.CharField(_("host"), max_length=255, blank=True)
+    pid = models.PositiveIntegerField(_("process ID"), null=True, blank=True)
+    state = models.CharField(_("state"), max_length=16, choices=RelayState.choices)
+    state_since = models.DateTimeField(_("state since"))
+    beat_at = models.DateTimeField(_("last heartbeat"))
+    last_error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        verbose_name = _("event relay")
+        verbose_name_plural = _("event relays")
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.state}"

@@ -21,7 +21,8 @@ from id_translations.models import IdTranslation
 from .models import Communication, CommunicationHistory, Status
 
 
-def _oracle_id() -> Subquery:
+def oracle_id() -> Subquery:
+    """A communication's Oracle ID, for `.annotate()`."""
     return Subquery(IdTranslation.objects.filter(flora_uuid=OuterRef("uuid")).values("oracle_id")[:1])
 
 
@@ -31,7 +32,7 @@ def _status_is(status: Status) -> Callable[[], Expression]:
 
 # Columns of the rows that are not the table's own; any other name is a field path of `.values()`.
 COMPUTED_COLUMNS: dict[str, Callable[[], Expression]] = {
-    "oracle_id": _oracle_id,
+    "oracle_id": oracle_id,
     "is_cancelled": _status_is(Status.CANCELLED),
     "is_failed": _status_is(Status.FAILED),
 }
@@ -42,7 +43,7 @@ def communication_queryset() -> QuerySet[Communication]:
     return (
         Communication.objects.alive()
         .select_related("method", "created_by", "updated_by")
-        .annotate(oracle_id=_oracle_id())
+        .annotate(oracle_id=oracle_id())
     )
 
 

@@ -20,6 +20,7 @@ from communications_project.errors import NotFound, PreconditionFailed, Transiti
 from communications_project.filters import parse_uuid
 from dicts.models import CommunicationMethod
 
+from . import events, selectors
 from .details import validate_details
 from .models import (
     Communication,
@@ -87,7 +88,8 @@ def _record(
     status_from: str = "",
     status_to: str = "",
 ) -> CommunicationHistory:
-    return CommunicationHistory.objects.create(
+    """The one place a change is recorded: its history entry and its change-feed event, together."""
+    entry = CommunicationHistory.objects.create(
         communication=communication,
         date=communication.date_updated,
         actor=actor,
@@ -98,14 +100,19 @@ def _record(
         status_to=status_to,
         changes=changes,
     )
+    events.record(communication, entry)
+    return entry
 
 
 def _lock(uuid: uuid_lib.UUID | str, *, deleted: bool = False) -> Communication:
     queryset = Communication.objects.deleted() if deleted else Communication.objects.alive()
+    # With what the change's event shows (the full view): one query, locking only the row. The
+    # updater is not joined: every write sets it to its actor.
+    queryset = queryset.select_related("created_by").annotate(oracle_id=selectors.oracle_id())
     try:
         # From a URL, the canonical form only, as the schema states it (and as reads take it).
         key = uuid if isinstance(uuid, uuid_lib.UUID) else parse_uuid(str(uuid))
-        return queryset.select_for_update().get(uuid=key)
+        return queryset.select_for_update(of=("self",)).get(uuid=key)
     except (Communication.DoesNotExist, ValueError):
         raise NotFound("Communication not found.")
 

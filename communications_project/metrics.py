@@ -12,6 +12,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from .errors import _plain_error, not_found
 from .middleware import client_ip
 
+# Collectors that read their values at scrape time (from the database, say), once per scrape
+# whichever worker answers: apps register theirs here (`register_scrape_collector`).
+SCRAPE_TIME = CollectorRegistry(auto_describe=False)
+
+
+def register_scrape_collector(collector) -> None:
+    SCRAPE_TIME.register(collector)
+
 
 def _refusal(request: HttpRequest) -> HttpResponse | None:
     token: str = settings.METRICS_TOKEN
@@ -47,4 +55,4 @@ def metrics(request: HttpRequest) -> HttpResponse:
         multiprocess.MultiProcessCollector(registry)  # every gunicorn worker's samples, added up
     else:
         registry = REGISTRY
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(generate_latest(registry) + generate_latest(SCRAPE_TIME), content_type=CONTENT_TYPE_LATEST)

@@ -9,6 +9,11 @@ _fallback = JSONEncoder()  # what orjson does not know (lazy translations, Decim
 OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
 
 
+def dumps(data) -> bytes:
+    """JSON as the API writes it: the one encoding of bodies, events and anything stored for replay."""
+    return orjson.dumps(data, default=_fallback.default, option=OPTIONS)
+
+
 class ORJSONRenderer(BaseRenderer):
     media_type = "application/json"
     format = "json"
@@ -17,4 +22,4 @@ class ORJSONRenderer(BaseRenderer):
     def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
         if data is None:
             return b""
-        return orjson.dumps(data, default=_fallback.default, option=OPTIONS)
+        return dumps(data)

@@ -214,6 +214,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_NO_READ_ONLY_REQUIRED": True,
     "ENUM_NAME_OVERRIDES": {
         "StatusEnum": "communications.models.Status",
+        "TransitionNameEnum": "communications.api.serializers.TRANSITION_NAMES",
         "ValidationErrorEnum": "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices",
         "ClientErrorEnum": "drf_standardized_errors.openapi_serializers.ClientErrorEnum.choices",
         "ServerErrorEnum": "drf_standardized_errors.openapi_serializers.ServerErrorEnum.choices",
@@ -259,6 +260,19 @@ TELEPHONY_EVENTS_SECRET = env.str("TELEPHONY_EVENTS_SECRET", default="")
 ASTERISK_ARI_APP = env.str("ASTERISK_ARI_APP", default="crm")
 ASTERISK_ARI_EVENTS_URL = env.str("ASTERISK_ARI_EVENTS_URL", default="").rstrip("/")
 
+# The change feed (docs/EVENTS.md). Events are kept EVENTS_RETENTION_DAYS (manage.py purge_events);
+# with EVENTS_BROKER_URL set, `manage.py publish_events` relays them to RabbitMQ's EVENTS_EXCHANGE.
+EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", default=30)
+if EVENTS_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("EVENTS_RETENTION_DAYS must be at least 1.")
+EVENTS_SOURCE = env.str("EVENTS_SOURCE", default="/communications")  # CloudEvents `source`
+EVENTS_BROKER_URL = env.str("EVENTS_BROKER_URL", default="")  # amqp://user:password@host:5672/vhost
+EVENTS_EXCHANGE = env.str("EVENTS_EXCHANGE", default="communications")
+EVENTS_RELAY_BATCH = env.int("EVENTS_RELAY_BATCH", default=500)  # events read and confirmed per round
+EVENTS_RELAY_POLL_SECONDS = env.float("EVENTS_RELAY_POLL_SECONDS", default=0.5)  # idle wait for new events
+if EVENTS_BROKER_URL and not EVENTS_BROKER_URL.startswith(("amqp://", "amqps://")):
+    raise ImproperlyConfigured("EVENTS_BROKER_URL must be an amqp:// or amqps:// URL.")
+
 # Prometheus metrics at /metrics (docs/OPERATIONS.md): readable with `Authorization: Bearer
 # <METRICS_TOKEN>` or from an address in METRICS_ALLOWED_NETWORKS; with neither set, 404.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
@@ -294,5 +308,8 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # Django's own console handler (DEBUG only) would print every django line a second time.
-    "loggers": {"django": {"handlers": [], "level": "INFO", "propagate": True}},
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "pika": {"level": "WARNING"},  # a line per socket step otherwise; the relay logs its own states
+    },
 }

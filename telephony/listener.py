@@ -10,7 +10,6 @@ import base64
 import json
 import logging
 import os
-import random
 import socket
 import threading
 import time
@@ -27,6 +26,7 @@ from django.utils import timezone
 from websockets.exceptions import InvalidStatus, WebSocketException
 from websockets.sync.client import connect
 
+from communications_project.backoff import backoff
 from communications_project.errors import DATABASE_UNAVAILABLE_ERRORS, NotFound
 
 from . import services
@@ -163,9 +163,7 @@ class Listener:
         self._set_state(ListenerState.STOPPED)
 
     def backoff(self, failures: int) -> float:
-        """Exponential, capped, with jitter (half fixed, half random) so listeners do not stampede."""
-        ceiling = min(self.backoff_max, self.backoff_initial * 2**failures)
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return backoff(failures, initial=self.backoff_initial, maximum=self.backoff_max)
 
     def _interruptible_sleep(self, seconds: float) -> None:
         self.stopping.wait(seconds)

@@ -10,7 +10,7 @@ from communications_project.fields import DateTimeField
 from dicts.models import CommunicationMethod
 
 from ..limits import SUBJECT_MAX, TEXT_MAX
-from ..models import Communication, CommunicationHistory, Direction, FailReason, Kind, Status
+from ..models import Communication, CommunicationHistory, Direction, EventType, FailReason, Kind, Source, Status
 
 
 def _text(max_length: int, **kwargs) -> serializers.CharField:
@@ -264,3 +264,54 @@ class StatusSerializer(serializers.Serializer):
     code = serializers.CharField()
     name = serializers.CharField()
     is_final = serializers.BooleanField()
+
+
+# The change feed (docs/EVENTS.md, docs/events.schema.json). For the schema only: the events go out
+# as communications/events.py builds them.
+
+
+TRANSITION_NAMES = list(Communication.transitions())
+
+
+class EventTransitionSerializer(serializers.Serializer):
+    name = serializers.ChoiceField(choices=TRANSITION_NAMES, help_text="As in the history: start, close, fail, cancel.")
+    status_from = serializers.ChoiceField(choices=Status.choices)
+    to = serializers.ChoiceField(choices=Status.choices)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = fields.pop("status_from")  # `from` is a Python keyword
+        return fields
+
+
+class EventDataSerializer(serializers.Serializer):
+    communication = CommunicationFullSerializer(help_text="The full view after the change, as GET answers it.")
+    version = serializers.IntegerField(help_text="The communication's version after the change.")
+    changes = serializers.DictField(
+        child=serializers.ListField(min_length=2, max_length=2, child=serializers.JSONField(allow_null=True)),
+        help_text="Each changed field: [old, new].",
+    )
+    transition = EventTransitionSerializer(allow_null=True, help_text="For communication.status_changed.")
+    source = serializers.ChoiceField(choices=Source.choices)
+    actor = serializers.CharField(allow_null=True, help_text="The user's username; null for the PBX and imports.")
+
+
+class EventSerializer(serializers.Serializer):
+    """A CloudEvents 1.0 event in structured JSON."""
+
+    specversion = serializers.ChoiceField(choices=["1.0"])
+    id = serializers.UUIDField(help_text="The same wherever the event is delivered: dedupe by it.")
+    source = serializers.CharField()
+    type = serializers.ChoiceField(choices=EventType.values)
+    subject = serializers.UUIDField(help_text="The communication's UUID.")
+    time = serializers.DateTimeField()
+    datacontenttype = serializers.ChoiceField(choices=["application/json"])
+    sequence = serializers.RegexField(r"^[0-9a-f]{32}$", help_text="The feed position: a cursor; ordered as a string.")
+    data = EventDataSerializer()
+
+
+class EventPageSerializer(serializers.Serializer):
+    results = EventSerializer(many=True)
+    next = serializers.RegexField(r"^[0-9a-f]{32}$", help_text="Pass as `after` for what follows.")
+    has_more = serializers.BooleanField(help_text="More events are ready now: ask again at once.")
+    now = serializers.RegexField(r"^[0-9a-f]{32}$", help_text="The feed's position now: from now on.")

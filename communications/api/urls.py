@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import CommunicationStatusListView, CommunicationViewSet
+from .views import CommunicationEventListView, CommunicationStatusListView, CommunicationViewSet
 
 # URLs exactly as SPEC §6 writes them: no trailing slash, the version in each path. The versions
 # do not differ yet; when one does, that view switches on the path it was reached by.
@@ -17,6 +17,7 @@ UUID = "v2/communications/<str:uuid>"
 urlpatterns = [
     path("v2/communications", CommunicationViewSet.as_view({"post": "create"}), name="communication-create"),
     path("v3/communications", CommunicationViewSet.as_view({"get": "list"}), name="communication-list"),
+    path("v3/communications/events", CommunicationEventListView.as_view(), name="communication-events"),
     path(
         "v3/collections/communications",
         action_view("post", "collection"),

@@ -1,5 +1,7 @@
 """The communications API (SPEC §6): thin views over selectors (reads) and services (writes)."""
 
+import uuid
+
 import orjson
 from django.urls import reverse
 from django.utils import translation
@@ -8,6 +10,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,6 +18,7 @@ from rest_framework.views import APIView
 from communications_project.api import (
     IF_MATCH,
     TOO_LARGE,
+    UUID_RE,
     ErrorResponseSerializer,
     etag,
     expected_version,
@@ -25,9 +29,9 @@ from communications_project.idempotency import KEY_REUSE_RULE, idempotency_key_p
 from communications_project.permissions import ADD, CHANGE, DELETE, VIEW
 from communications_project.renderers import ORJSONRenderer
 
-from .. import selectors, services
+from .. import events, selectors, services
 from ..filtersets import CommunicationFilterSet
-from ..models import FINAL_STATUSES, Source, Status
+from ..models import FINAL_STATUSES, CommunicationEvent, EventType, Source, Status
 from . import schema  # noqa: F401  (registers the OpenAPI extensions of the per-method bodies)
 from .pagination import CommunicationCursorPagination, StrictOrderingFilter
 from .rows import VIEWS
@@ -41,6 +45,7 @@ from .serializers import (
     CommunicationShortSerializer,
     CommunicationUpdateSerializer,
     CommunicationWithHistorySerializer,
+    EventPageSerializer,
     FailSerializer,
     HistoryEntrySerializer,
     PrimaryInfoSerializer,
@@ -316,3 +321,102 @@ class CommunicationStatusListView(APIView):
                 for value, label in Status.choices
             ]
         return Response(body)
+
+
+FEED_PARAMS = {"after", "type", "subject", "page_size"}
+FEED_PAGE_SIZE = 100
+FEED_SUBJECTS_MAX = 100
+CURSOR = {"type": "string", "pattern": events.CURSOR_RE.pattern}
+
+
+def _items(request, name: str) -> list[str]:
+    """A parameter's values, repeated or comma-separated."""
+    return [item for value in request.query_params.getlist(name) for item in value.split(",") if item]
+
+
+def _feed_params(request) -> dict:
+    reject_unknown_params(request, FEED_PARAMS)
+    params: dict = {"after": None, "limit": FEED_PAGE_SIZE}
+    after = request.query_params.get("after")
+    if after is not None:
+        try:
+            params["after"] = events.Position.parse(after)
+        except ValueError as error:
+            raise ValidationError({"after": [str(error)]}, code="invalid")
+    raw = request.query_params.get("page_size")
+    if raw is not None:
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= events.PAGE_SIZE_MAX:
+            raise ValidationError({"page_size": [f"A whole number from 1 to {events.PAGE_SIZE_MAX}."]}, code="invalid")
+        params["limit"] = int(raw)
+    types = _items(request, "type")
+    unknown = sorted(set(types) - set(EventType.values))
+    if unknown:
+        raise ValidationError(
+            {"type": [f"Unknown: {', '.join(unknown)}; expected: {', '.join(EventType.values)}."]},
+            code="invalid_choice",
+        )
+    params["types"] = types
+    subjects = _items(request, "subject")
+    if len(subjects) > FEED_SUBJECTS_MAX:
+        raise ValidationError({"subject": [f"At most {FEED_SUBJECTS_MAX} UUIDs."]}, code="max_length")
+    if not all(UUID_RE.fullmatch(subject) for subject in subjects):
+        raise ValidationError({"subject": ["Must be communication UUIDs."]}, code="invalid")
+    params["subjects"] = [uuid.UUID(subject) for subject in subjects]
+    return params
+
+
+class CommunicationEventListView(GenericAPIView):
+    """The change feed (docs/EVENTS.md): every change to a communication, in one order that never skips."""
+
+    queryset = CommunicationEvent.objects.none()  # names the model whose view permission the feed needs
+    filter_backends = []
+    pagination_class = None
+
+    @extend_schema(
+        summary="The change feed: events after a cursor",
+        description=(
+            "Every change to a communication as a CloudEvent, in feed order. Pass the `next` of the last "
+            "answer (or the `sequence` of the last event you processed) as `after`; without `after`, from "
+            "the oldest event kept. A consumer reading after a cursor never later meets an event at or "
+            "before it. Dedupe by `id`; per communication, `data.version` only grows."
+        ),
+        parameters=[
+            OpenApiParameter("after", CURSOR, description="A cursor: `next`, `now` or an event's `sequence`."),
+            OpenApiParameter(
+                "type",
+                {"type": "array", "items": {"type": "string", "enum": EventType.values}},
+                explode=False,
+                description="Only these types (comma-separated or repeated).",
+            ),
+            OpenApiParameter(
+                "subject",
+                {"type": "array", "maxItems": FEED_SUBJECTS_MAX, "items": {"type": "string", "format": "uuid"}},
+                explode=False,
+                description="Only these communications (comma-separated or repeated).",
+            ),
+            OpenApiParameter(
+                "page_size",
+                {"type": "integer", "minimum": 1, "maximum": events.PAGE_SIZE_MAX},
+                description=f"Default {FEED_PAGE_SIZE}.",
+            ),
+        ],
+        responses={
+            200: EventPageSerializer,
+            410: OpenApiResponse(
+                ErrorResponseSerializer,
+                description="cursor_expired: events after the cursor were purged; resynchronise, then follow `now`.",
+            ),
+        },
+        operation_id="communications_events",
+    )
+    @reads_replica
+    def get(self, request, **kwargs):
+        page = events.event_page(**_feed_params(request))
+        return Response(
+            {
+                "results": [event.envelope() for event in page.events],
+                "next": page.next.cursor,
+                "has_more": page.has_more,
+                "now": page.now.cursor,
+            }
+        )

@@ -1,6 +1,6 @@
 """Loading checked rows: the COPY batches on the shared loader (`communications_project.bulkload`),
-each batch one transaction holding the communications, their ID translations and one `import`
-history row each.
+each batch one transaction holding the communications, their ID translations, one `import`
+history row each and, unless `events=False` (`--no-events`), the change-feed event of each.
 
 A batch is first COPYed straight into the tables while it is parsed (a fresh migration: every row
 new). If a row's `oracle_id` is stored already, the savepoint undoes that and the batch is sorted
@@ -28,7 +28,9 @@ from communications_project import bulkload
 from communications_project.bulkload import ImportFileError
 from id_translations.models import IdTranslation
 
-from ..models import Communication, CommunicationHistory, HistoryAction, Source
+from .. import events as feed
+from .. import selectors
+from ..models import Communication, CommunicationEvent, CommunicationHistory, HistoryAction, Source
 from .formats import ErrorReport, Raw, guess_format, read_file
 from .rules import CONTENT, Rules
 
@@ -40,6 +42,7 @@ TABLES = (
     Communication._meta.db_table,
     IdTranslation._meta.db_table,
     CommunicationHistory._meta.db_table,
+    CommunicationEvent._meta.db_table,
 )
 STAGING = "comm_import_staging"
 CHUNK = 1_000  # rows per write to COPY
@@ -105,6 +108,17 @@ def _history_line(uuid: str, now: str, action: str, status: str, changes: str = 
     return f"{uuid}\t{now}\t{IMPORT}\t{action}\t\t{status}\t\t{bulkload.copy_text(changes)}\n"
 
 
+def _event_lines(rows: list[Row], now: dt.datetime, text=bulkload.copy_text, null=bulkload.NULL) -> str:
+    """COPY lines (feed.EVENT_COLUMNS) of the rows' `communication.created` events."""
+    lines = []
+    for row in rows:
+        event_id, type_, subject, dealer, _time, data = feed.imported(
+            row.uuid, dict(zip(CONTENT, row.content, strict=True)), oracle_id=row.oracle_id, now=now
+        )
+        lines.append(f"{event_id}\t{type_}\t{subject}\t{dealer or null}\t{now.isoformat()}\t{text(data)}\n")
+    return "".join(lines)
+
+
 def _stored_content(values: tuple) -> tuple:
     return tuple(str(value) if isinstance(value, uuid_lib.UUID) else value for value in values)
 
@@ -129,14 +143,16 @@ class Parsed:
     communications: list[str]
     translations: str
     history: str
+    events: str
 
 
 class Loader:
     """Loads one batch after another; holds what a run keeps between batches (a few flags)."""
 
-    def __init__(self, report: ErrorReport, *, update_existing: bool = False) -> None:
+    def __init__(self, report: ErrorReport, *, update_existing: bool = False, events: bool = True) -> None:
         self.report = report
         self.update_existing = update_existing
+        self.events = events
         self.rules = Rules()
         self.postgres = bulkload.is_postgresql()
         # Translations stored from this moment on were made by this run: a later row with the same
@@ -177,6 +193,7 @@ class Loader:
             communications=["".join(lines[start : start + CHUNK]) for start in range(0, len(lines), CHUNK)],
             translations="".join(f"{row.uuid}\t{row.oracle_id}\n" for row in rows),
             history="".join(_history_line(row.uuid, stamp, create, row.content[3]) for row in rows),
+            events=_event_lines(rows, now) if self.events else "",
         )
 
     def load(self, parsed: "Parsed") -> ImportCounts:
@@ -189,6 +206,7 @@ class Loader:
                     bulkload.copy(cursor, TABLES[0], COMMUNICATION_COLUMNS, parsed.communications)
                     bulkload.copy(cursor, TABLES[1], ("flora_uuid", "oracle_id"), [parsed.translations])
                     bulkload.copy(cursor, TABLES[2], HISTORY_COLUMNS, [parsed.history])
+                    bulkload.copy(cursor, TABLES[3], feed.EVENT_COLUMNS, [parsed.events])
 
                 if bulkload.copy_new(steps):
                     counts.created += len(rows)
@@ -358,6 +376,8 @@ class Loader:
                 lines = "".join(_copy_line(row.uuid, row.content, stamp) for row in rows)
                 bulkload.copy(cursor, TABLES[0], COMMUNICATION_COLUMNS, [lines])
                 self._copy_history(cursor, rows, stamp)
+                if self.events:
+                    bulkload.copy(cursor, TABLES[3], feed.EVENT_COLUMNS, [_event_lines(rows, now)])
             return
         Communication.objects.bulk_create(
             Communication(uuid=row.uuid, date_updated=now, version=1, **dict(zip(CONTENT, row.content, strict=True)))
@@ -373,6 +393,16 @@ class Loader:
             )
             for row in rows
         )
+        if self.events:  # txid: the column's default (0 on SQLite)
+            CommunicationEvent.objects.bulk_create(
+                CommunicationEvent(**dict(zip(feed.EVENT_COLUMNS, event, strict=True)))
+                for event in (
+                    feed.imported(
+                        row.uuid, dict(zip(CONTENT, row.content, strict=True)), oracle_id=row.oracle_id, now=now
+                    )
+                    for row in rows
+                )
+            )
 
     def _update(self, updates: list[tuple[Row, dict]], now: dt.datetime) -> None:
         """Rewrite changed communications (same UUID, next version) with an `update` history row."""
@@ -413,6 +443,15 @@ class Loader:
                     del fields["date_deleted"]
                 Communication.objects.filter(uuid=row.uuid).update(**fields, date_updated=now, version=F("version") + 1)
         CommunicationHistory.objects.bulk_create(history)
+        if self.events:
+            # The rows as they are now (the version the UPDATE gave), with what their view shows.
+            updated = (
+                Communication.objects.filter(uuid__in=[row.uuid for row, _ in updates])
+                .select_related("created_by", "updated_by")
+                .annotate(oracle_id=selectors.oracle_id())
+                .in_bulk()
+            )
+            feed.record_many((updated[uuid_lib.UUID(entry.communication_id)], entry) for entry in history)
 
 
 def import_rows(
@@ -422,9 +461,10 @@ def import_rows(
     batch_size: int = DEFAULT_BATCH_SIZE,
     dry_run: bool = False,
     update_existing: bool = False,
+    events: bool = True,
     progress: Callable[[int], None] = lambda rows: None,
 ) -> ImportCounts:
-    loader = Loader(report, update_existing=update_existing)
+    loader = Loader(report, update_existing=update_existing, events=events)
     # Python checks batch N+1 in a thread while PostgreSQL stores batch N (the main thread waits
     # on the socket then, without the GIL).
     parsed = bulkload.in_background(loader.parse(batch) for batch in bulkload.batches(items, batch_size))

@@ -27,6 +27,7 @@ VIEW, ADD, CHANGE, DELETE = (f"communications.{p}_communication" for p in ("view
 PERMISSIONS = {
     ("POST", "v2/communications"): ADD,
     ("GET", "v3/communications"): VIEW,
+    ("GET", "v3/communications/events"): "communications.view_communicationevent",
     ("POST", "v3/collections/communications"): VIEW,
     ("GET", "v2/communications/<str:uuid>"): VIEW,
     ("PATCH", "v2/communications/<str:uuid>"): CHANGE,

@@ -22,6 +22,11 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=transfer.DEFAULT_BATCH_SIZE, help="rows per transaction")
         parser.add_argument("--update-existing", action="store_true", help="rewrite stored rows whose content changed")
         parser.add_argument("--dry-run", action="store_true", help="check everything, write nothing")
+        parser.add_argument(
+            "--no-events",
+            action="store_true",
+            help="write no change-feed events (a first migration whose consumers start from an export)",
+        )
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, file: Path, errors: Path | None, batch_size: int, no_progress: bool, **options):
@@ -47,6 +52,7 @@ class Command(BaseCommand):
                 batch_size=batch_size,
                 dry_run=options["dry_run"],
                 update_existing=options["update_existing"],
+                events=not options["no_events"],
                 progress=bar.update,
             )
         except ImportFileError as error:
