@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from communications_project.api import (
     IF_MATCH,
     TOO_LARGE,
+    UUID_PATTERN,
     UUID_RE,
     ErrorResponseSerializer,
     etag,
@@ -326,7 +327,7 @@ class CommunicationStatusListView(APIView):
 FEED_PARAMS = {"after", "type", "subject", "page_size"}
 FEED_PAGE_SIZE = 100
 FEED_SUBJECTS_MAX = 100
-CURSOR = {"type": "string", "pattern": events.CURSOR_RE.pattern}
+CURSOR = {"type": "string", "pattern": events.CURSOR_RE.pattern, "maxLength": 32}
 
 
 def _items(request, name: str) -> list[str]:
@@ -349,6 +350,8 @@ def _feed_params(request) -> dict:
             raise ValidationError({"page_size": [f"A whole number from 1 to {events.PAGE_SIZE_MAX}."]}, code="invalid")
         params["limit"] = int(raw)
     types = _items(request, "type")
+    if len(types) > len(EventType.values):  # as sent, like the schema's maxItems
+        raise ValidationError({"type": [f"At most {len(EventType.values)} values."]}, code="max_length")
     unknown = sorted(set(types) - set(EventType.values))
     if unknown:
         raise ValidationError(
@@ -384,13 +387,21 @@ class CommunicationEventListView(GenericAPIView):
             OpenApiParameter("after", CURSOR, description="A cursor: `next`, `now` or an event's `sequence`."),
             OpenApiParameter(
                 "type",
-                {"type": "array", "items": {"type": "string", "enum": EventType.values}},
+                {
+                    "type": "array",
+                    "maxItems": len(EventType.values),
+                    "items": {"type": "string", "enum": EventType.values},
+                },
                 explode=False,
                 description="Only these types (comma-separated or repeated).",
             ),
             OpenApiParameter(
                 "subject",
-                {"type": "array", "maxItems": FEED_SUBJECTS_MAX, "items": {"type": "string", "format": "uuid"}},
+                {
+                    "type": "array",
+                    "maxItems": FEED_SUBJECTS_MAX,
+                    "items": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN},
+                },
                 explode=False,
                 description="Only these communications (comma-separated or repeated).",
             ),

@@ -337,3 +337,15 @@ def test_every_rule_keyword_in_the_schema_is_one_the_hooks_apply(document, hooks
     assert found - {"x-enum-descriptions", "x-extensible-enum"} == set(RULE_KEYWORDS)
     source = (ROOT / ".ci" / "schemathesis_hooks.py").read_text()
     assert all(f'"{keyword}"' in source for keyword in RULE_KEYWORDS)
+
+
+def test_the_feeds_cursor_and_filters_are_exactly_what_the_server_takes(api_as, openapi):
+    feed = api_as("communications.view_communicationevent")
+    path = "/v3/communications/events"
+    for cursor, admitted in [("7" + "f" * 15 + "0" * 16, True), ("8" + "0" * 31, False), ("0" * 16 + "f" * 16, False)]:
+        assert valid(openapi, "get", path, query=[("after", cursor)]) is admitted
+        assert feed.get(path, {"after": cursor}).status_code == (200 if admitted else 400)
+    types = ["communication.created"] * 20
+    assert not valid(openapi, "get", path, query=[("type", ",".join(types))])
+    response = feed.get(path, {"type": ",".join(types)})
+    assert [(e["code"], e["attr"]) for e in response.json()["errors"]] == [("max_length", "type")]
