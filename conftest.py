@@ -49,26 +49,37 @@ ALL_COMMUNICATION_PERMS = (
 
 @pytest.fixture
 def api(api_as):
-    """An API client authenticated by token as a service holding every communications permission."""
+    """An API client authenticated by an API key as a service holding every communications permission."""
     return api_as(*ALL_COMMUNICATION_PERMS)
 
 
 @pytest.fixture
-def api_as(user_with_perms):
+def api_key_for(db):
+    """api_key_for(user) -> a new API key of that user (the key itself, as a client sends it)."""
+    from credentials import services
+
+    def make(user, **kwargs) -> str:
+        return services.api_key_create(user=user, name=kwargs.pop("name", "tests"), **kwargs)[1]
+
+    return make
+
+
+@pytest.fixture
+def api_as(user_with_perms, api_key_for):
     """api_as("communications.view_communication") -> a client holding just those permissions."""
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
     def make(*perms: str):
         user = user_with_perms(*perms)
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(user)}")
         client.user = user
         return client
 
     return make
 
 
-# What every token-authenticated API request costs before the view runs: one query for the token,
-# its user and the user's permissions (communications_project/authentication.py). Budgets add this.
+# What every API request authenticated by a key or a bearer token costs before the view runs: one
+# query for the key (or the employee), its user and the user's permissions
+# (credentials/authentication.py). Budgets add this.
 AUTH_QUERIES = 1

@@ -11,7 +11,9 @@ loads each endpoint with `wrk` (keep-alive client, `--connections`, `--duration`
 
 Throughput mode: every scenario runs against the API and its bare baseline alternately,
 `--rounds` times each; the best run of each counts. Prints requests/s, p50/p99, errors (non-2xx
-and socket errors; must be zero) and the ratio API / bare.
+and socket errors; must be zero) and the ratio API / bare. Then the credentials (issue 21): GET
+one and a list page with an API key and with an identity provider's JWT (bench/identity_provider.py
+serves its keys), each against main's DRF token path of before (bench/legacy_token.py), the same way.
 Flat mode: the API only, at each size; prints p50/p99 and the ratio to the smallest size.
 """
 
@@ -32,6 +34,9 @@ from pathlib import Path
 import psycopg
 import requests
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.identity_provider import IdentityProvider  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = "postgres://postgres@127.0.0.1:5432"
 
@@ -41,6 +46,7 @@ class Target:
     method: str
     paths: list[str]
     body: str = ""
+    authorization: str = ""  # the Authorization header; empty: `Token <the API key>`
 
 
 @dataclass
@@ -68,9 +74,10 @@ def cpu_ticks(pids: list[int]) -> dict[int, int]:
 
 def wrk_script(target: Target, token: str) -> str:
     paths = ", ".join(json.dumps(p) for p in target.paths)
+    authorization = target.authorization or f"Token {token}"
     return f"""
 wrk.method = "{target.method}"
-wrk.headers["Authorization"] = "Token {token}"
+wrk.headers["Authorization"] = "{authorization}"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = {json.dumps(target.body)}
 local paths = {{{paths}}}
@@ -113,7 +120,7 @@ def best_of(runs: list[Result]) -> Result:
 
 def check(base: str, target: Target, token: str) -> None:
     """Every target answers 200 with a non-empty body before it is timed."""
-    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+    headers = {"Authorization": target.authorization or f"Token {token}", "Content-Type": "application/json"}
     response = requests.request(target.method, base + target.paths[0], data=target.body, headers=headers, timeout=30)
     assert response.status_code == 200, (target.paths[0], response.status_code, response.text[:300])
     body = response.json()
@@ -129,6 +136,7 @@ class Server:
         self.base = f"http://127.0.0.1:{args.port}"
 
     def __enter__(self):
+        self.identity_provider = IdentityProvider()
         with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as connection:
             connection.execute(f"DROP DATABASE IF EXISTS {self.db}")
             connection.execute(f"CREATE DATABASE {self.db}")
@@ -142,6 +150,7 @@ class Server:
             "STATICFILES_BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage",
             "LOG_LEVEL": "WARNING",
             "PYTHONWARNINGS": "ignore::UserWarning",  # no collectstatic here; whitenoise says so per worker
+            **self.identity_provider.env(),
         }
         started = time.monotonic()
         load = [sys.executable, "bench/load.py", str(self.rows), str(self.args.deep)]
@@ -173,6 +182,7 @@ class Server:
     def __exit__(self, *exc):
         os.killpg(self.process.pid, signal.SIGTERM)
         self.process.wait()
+        self.identity_provider.close()
         if not self.args.keep:
             with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as connection:
                 connection.execute(f"DROP DATABASE IF EXISTS {self.db}")
@@ -221,35 +231,70 @@ def header(args, what: str) -> str:
     )
 
 
+def credential_scenarios(data: dict, jwt: str) -> dict[str, tuple[Target, Target]]:
+    """name -> (the API with an API key or a JWT, the API with main's DRF token of before issue 21)."""
+    uuids, drf_token = data["uuids"], f"DRFToken {data['legacy_token']}"
+    one = [f"/v2/communications/{u}" for u in uuids]
+    return {
+        "GET one (full), API key": (Target("GET", one), Target("GET", one, authorization=drf_token)),
+        "GET one (full), JWT": (
+            Target("GET", one, authorization=f"Bearer {jwt}"),
+            Target("GET", one, authorization=drf_token),
+        ),
+        "list, page of 50, API key": (
+            Target("GET", ["/v3/communications"]),
+            Target("GET", ["/v3/communications"], authorization=drf_token),
+        ),
+        "list, page of 50, JWT": (
+            Target("GET", ["/v3/communications"], authorization=f"Bearer {jwt}"),
+            Target("GET", ["/v3/communications"], authorization=drf_token),
+        ),
+    }
+
+
+def compare(server: "Server", pairs: dict[str, tuple[Target, Target]], sides: tuple[str, str], args) -> bool:
+    """One table: each pair's two sides alternately, `--rounds` times; the best run of each, and ratios."""
+    token = server.data["token"]
+    only = [name for name in pairs if not args.only or any(o in name for o in args.only)]
+    if not only:
+        return True
+    for name in only:
+        for target in pairs[name]:
+            check(server.base, target, token)
+    left, right = sides
+    print(
+        f"\n| request | {left} req/s | p50 ms | p99 ms | CPU ms/req | {right} req/s | p50 ms | p99 ms | CPU ms/req "
+        f"| errors | {left} / {right} req/s | {right} / {left} CPU |"
+    )
+    print("|" + " --- |" * 12)
+    ok = True
+    for name in only:
+        runs: tuple[list[Result], list[Result]] = ([], [])
+        for round_number in range(args.rounds):
+            order = (0, 1) if round_number % 2 == 0 else (1, 0)  # alternate who goes first
+            for side in order:
+                runs[side].append(run_wrk(server, pairs[name][side], token, args))
+        api, bare = (best_of(side_runs) for side_runs in runs)
+        errors = api.errors + bare.errors
+        ok = ok and errors == 0
+        print(
+            f"| {name} | {api.rps:,.0f} | {api.p50:.1f} | {api.p99:.1f} | {api.cpu_ms:.1f} | {bare.rps:,.0f} "
+            f"| {bare.p50:.1f} | {bare.p99:.1f} | {bare.cpu_ms:.1f} | {errors} | **{api.rps / bare.rps:.2f}** "
+            f"| **{bare.cpu_ms / api.cpu_ms:.2f}** |",
+            flush=True,
+        )
+    return ok
+
+
 def throughput(args) -> bool:
     with Server(args.rows, args) as server:
-        token, pairs = server.data["token"], scenarios(server.data)
-        only = [name for name in pairs if not args.only or any(o in name for o in args.only)]
-        for name in only:
-            for target in pairs[name]:
-                check(server.base, target, token)
-        print(f"\n{header(args, f'{args.rows:,} communications')}\n")
-        print(
-            "| request | API req/s | p50 ms | p99 ms | CPU ms/req | bare req/s | p50 ms | p99 ms | CPU ms/req "
-            "| errors | API / bare req/s | bare / API CPU |"
-        )
-        print("|" + " --- |" * 12)
-        ok = True
-        for name in only:
-            runs: tuple[list[Result], list[Result]] = ([], [])
-            for round_number in range(args.rounds):
-                order = (0, 1) if round_number % 2 == 0 else (1, 0)  # alternate who goes first
-                for side in order:
-                    runs[side].append(run_wrk(server, pairs[name][side], token, args))
-            api, bare = (best_of(side_runs) for side_runs in runs)
-            errors = api.errors + bare.errors
-            ok = ok and errors == 0
-            print(
-                f"| {name} | {api.rps:,.0f} | {api.p50:.1f} | {api.p99:.1f} | {api.cpu_ms:.1f} | {bare.rps:,.0f} "
-                f"| {bare.p50:.1f} | {bare.p99:.1f} | {bare.cpu_ms:.1f} | {errors} | **{api.rps / bare.rps:.2f}** "
-                f"| **{bare.cpu_ms / api.cpu_ms:.2f}** |",
-                flush=True,
-            )
+        print(f"\n{header(args, f'{args.rows:,} communications')}")
+        ok = compare(server, scenarios(server.data), ("API", "bare"), args)
+        # Issue 21: the same reads with an API key and with a JWT, against main's DRF token path.
+        credentials = credential_scenarios(server.data, server.identity_provider.token())
+        ok = compare(server, credentials, ("new", "DRF token"), args) and ok
+        hits = server.identity_provider.hits
+        print(f"\nidentity provider: {hits['discovery']} discovery, {hits['jwks']} JWKS requests (gunicorn workers: 2)")
         return ok
 
 

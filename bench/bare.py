@@ -1,18 +1,19 @@
 """Bare Django views: the floor the API's reads are measured against (issue 10).
 
-Each does what a hand-written view would: the token checked in one query, `.values()` of the same
-rows and columns the API answers with, `JsonResponse`. No DRF, no serializers, no permissions
-beyond "the token exists and its user is active".
+Each does what a hand-written view would: the API key checked in one query (its hash looked up,
+not revoked, not expired, its user active), `.values()` of the same rows and columns the API
+answers with, `JsonResponse`. No DRF, no serializers, no permissions beyond that.
 """
 
 import json
 
 from django.db.models import OuterRef, Subquery
 from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework.authtoken.models import Token
 
 from communications.models import Communication
+from credentials.models import ApiKey, hash_key
 from dicts.models import CommunicationMethod
 from id_translations.models import IdTranslation
 
@@ -50,7 +51,8 @@ FULL = [
 def _authorized(request) -> bool:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     key = header[6:] if header.startswith("Token ") else ""
-    return Token.objects.filter(key=key, user__is_active=True).exists()
+    keys = ApiKey.objects.filter(key_hash=hash_key(key), date_revoked__isnull=True, user__is_active=True)
+    return keys.exclude(date_expires__lte=timezone.now()).exists()
 
 
 def _rows(columns: list[str]):

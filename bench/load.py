@@ -4,9 +4,10 @@
 
 Migrates, imports the demo generator's rows through the importer (`communications.demo.load`:
 COPY, an ID translation and a history row each, `ANALYZE` at the end: the statistics state a
-user has after an import), and makes a user with a token holding the view permission (through a
-group, as an operator's would be).
-Prints one JSON object: the token, sample UUIDs and clients, and a cursor DEEP rows into the list.
+user has after an import), and makes a user holding the view permission (through a group, as an
+operator's would be) with an API key, and with the DRF token of before issue 21 for the baseline
+(bench/legacy_token.py). Prints one JSON object: the key, the DRF token, sample UUIDs and clients,
+and a cursor DEEP rows into the list.
 """
 
 import base64
@@ -27,10 +28,12 @@ django.setup()
 from django.contrib.auth.models import Group, Permission, User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
-from rest_framework.authtoken.models import Token  # noqa: E402
+from rest_framework.authtoken.models import Token  # noqa: E402  (bench/settings.py installs it)
 
+from bench.identity_provider import DJANGO_GROUP as READERS  # noqa: E402  (the JWT's groups map to it)
 from communications import demo  # noqa: E402
 from communications.models import Communication  # noqa: E402
+from credentials.services import api_key_create  # noqa: E402
 
 
 def main() -> None:
@@ -39,10 +42,11 @@ def main() -> None:
     # As a user loads data: the importer (COPY, translations, history, ANALYZE at the end).
     demo.load(rows, seed=7)
     user = User.objects.create_user("bench")
-    readers = Group.objects.create(name="bench readers")
+    readers = Group.objects.create(name=READERS)
     readers.permissions.add(Permission.objects.get(codename="view_communication"))
     user.groups.add(readers)
-    token = Token.objects.create(user=user).key
+    token = api_key_create(user=user, name="bench")[1]
+    legacy_token = Token.objects.create(user=user).key
     with connection.cursor() as cursor:
         cursor.execute("SELECT setseed(0.5)")
         cursor.execute("SELECT uuid FROM communications_communication ORDER BY random() LIMIT 1000")
@@ -62,6 +66,7 @@ def main() -> None:
         json.dumps(
             {
                 "token": token,
+                "legacy_token": legacy_token,
                 "uuids": sample,
                 "clients": clients,
                 "deep_cursor": cursor_param,

@@ -24,11 +24,12 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.contrib.auth.models import User  # noqa: E402
 from django.test import Client  # noqa: E402
 from pyinstrument import Profiler  # noqa: E402
-from rest_framework.authtoken.models import Token  # noqa: E402
 
 from communications.models import Communication  # noqa: E402
+from credentials.services import api_key_create  # noqa: E402
 
 
 def main() -> None:
@@ -36,7 +37,8 @@ def main() -> None:
     parser.add_argument("what", choices=["get", "list", "collection", "methods"])
     parser.add_argument("--repeat", type=int, default=300)
     args = parser.parse_args()
-    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {Token.objects.get(user__username='bench').key}")
+    key = api_key_create(user=User.objects.get(username="bench"), name="profile_reads")[1]
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {key}")
     uuids = [str(u) for u in Communication.objects.values_list("uuid", flat=True)[:1000]]
 
     def request():

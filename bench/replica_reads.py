@@ -31,12 +31,12 @@ from communications_project.tests.replica.pgpair import PgPair, free_port  # noq
 
 SETUP = """
 from django.contrib.auth.models import Permission, User
-from rest_framework.authtoken.models import Token
+from credentials.services import api_key_create
 from communications.tests.factories import CommunicationFactory
 for name in ("reader", "writer"):
     user = User.objects.create(username=name)
     user.user_permissions.set(Permission.objects.filter(content_type__app_label="communications"))
-    print(Token.objects.create(user=user).key)
+    print(api_key_create(user=user, name='bench')[1])
 print(user.pk)
 CommunicationFactory.create_batch({rows})
 """

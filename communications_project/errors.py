@@ -82,6 +82,18 @@ class DatabaseUnavailable(DomainError):
         return settings.DATABASE_RETRY_AFTER
 
 
+class IdentityProviderUnavailable(DomainError):
+    """The identity provider cannot be asked for the key a bearer token is signed with."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "identity_provider_unavailable"
+    default_detail = "The identity provider cannot be reached to verify this token; retry shortly."
+
+    def __init__(self, detail: str | None = None, *, retry_after: int):
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class _APIDomainError(exceptions.APIException):
     """DRF's view of a DomainError, so the standard formatter can render it."""
 
@@ -90,6 +102,11 @@ class _APIDomainError(exceptions.APIException):
         self.extra = error.extra
         self.wait = error.retry_after  # DRF's name for what becomes Retry-After
         super().__init__(detail=error.detail, code=error.code)
+
+
+def as_api_exception(error: DomainError) -> exceptions.APIException:
+    """A DomainError where only DRF's exceptions will do (raised inside authentication)."""
+    return _APIDomainError(error)
 
 
 class ErrorFormatter(ExceptionFormatter):
@@ -124,10 +141,17 @@ class ErrorHandler(ExceptionHandler):
             request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
         return super().get_response(exc, data)
 
+    def get_headers(self, exc) -> dict:
+        headers = super().get_headers(exc)
+        # A refused credential names its own challenge: which scheme, and why (RFC 6750, 3).
+        if getattr(exc, "challenge", None):
+            headers["WWW-Authenticate"] = exc.challenge
+        return headers
+
     def report_exception(self, exc, response) -> None:
         # A DomainError is an answer given on purpose (e.g. 503 while Asterisk is down), not a
         # crash: it is not reported as a server error.
-        if isinstance(self.exc, (DomainError, *DATABASE_UNAVAILABLE_ERRORS)):
+        if isinstance(self.exc, (DomainError, _APIDomainError, *DATABASE_UNAVAILABLE_ERRORS)):
             response._has_been_logged = True  # Django would log it again as an error
             return
         super().report_exception(exc, response)

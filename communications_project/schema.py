@@ -175,8 +175,13 @@ def add_links(result, generator, request, public):
 
 
 def add_database_unavailable(result, generator, request, public):
-    """Every operation may answer 503 database_unavailable, with Retry-After, while the database is down."""
+    """Every operation may answer 503 database_unavailable, with Retry-After, while the database is down;
+    one that takes bearer tokens, identity_provider_unavailable while the provider's keys cannot be fetched."""
     retry_after = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}}
+    provider = (
+        " Or identity_provider_unavailable: the identity provider cannot be asked for the key a bearer token"
+        " is signed with."
+    )
     for path in result["paths"].values():
         for operation in path.values():
             responses = operation["responses"]
@@ -187,6 +192,8 @@ def add_database_unavailable(result, generator, request, public):
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
                     "description": "database_unavailable: the database cannot be reached; retry later.",
                 }
+            if any("bearerAuth" in scheme for scheme in operation.get("security", [])):
+                responses["503"]["description"] += provider
             responses["503"]["headers"] = retry_after
     return result
 

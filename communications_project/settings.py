@@ -7,6 +7,7 @@ Production fails loudly on a missing secret instead of running with a default on
 import datetime as dt
 import ipaddress
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -37,7 +38,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django_fsm",
     "axes",
     "communications_project",
+    "credentials",
     "dicts",
     "communications",
     "id_translations",
@@ -176,7 +177,8 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "communications_project.authentication.TokenAuthentication",
+        "credentials.authentication.ApiKeyAuthentication",
+        "credentials.authentication.BearerAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["communications_project.permissions.ModelPermissions"],
@@ -191,7 +193,10 @@ REST_FRAMEWORK = {
 DRF_STANDARDIZED_ERRORS = {
     # One documented 400 body for every operation: validation also happens in the services, so a
     # per-field enumeration generated from the serializers would be incomplete.
-    "ERROR_SCHEMAS": {"400": "communications_project.api.ErrorResponseSerializer"},
+    "ERROR_SCHEMAS": {
+        "400": "communications_project.api.ErrorResponseSerializer",
+        "401": "credentials.schema.ErrorResponse401Serializer",  # with why a key or a token was refused
+    },
     "EXCEPTION_HANDLER_CLASS": "communications_project.errors.ErrorHandler",
     "EXCEPTION_FORMATTER_CLASS": "communications_project.errors.ErrorFormatter",
     "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
@@ -231,6 +236,37 @@ SPECTACULAR_SETTINGS = {
         "communications_project.schema.uuid_path_parameters",
     ],
 }
+
+# Bearer tokens from the company's identity provider (docs/SECURITY.md, credentials/oidc.py).
+# No OIDC_ISSUER: only API keys and admin sessions are accepted.
+OIDC_ISSUER = env.str("OIDC_ISSUER", default="")
+OIDC_AUDIENCE = env.str("OIDC_AUDIENCE", default="")
+# The claim users are matched by and named after: `sub` (stable) or `preferred_username` (readable).
+OIDC_USERNAME_CLAIM = env.str("OIDC_USERNAME_CLAIM", default="sub")
+# The claim with the employee's groups or roles (a dotted path for nested ones: realm_access.roles),
+# and which of them grant which Django group: `crm-operators=Operators,crm-readers=Readers`. Only
+# mapped ones grant anything; the token decides membership of the mapped groups on every request.
+OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="groups")
+OIDC_GROUPS_MAP = env.dict("OIDC_GROUPS_MAP", default={})
+if any(not name.strip() or "\x00" in name for name in [*OIDC_GROUPS_MAP, *OIDC_GROUPS_MAP.values()]):
+    raise ImproperlyConfigured("OIDC_GROUPS_MAP: provider-group=Django group, comma-separated, no empty names.")
+# The claim with the UUIDs of the employee's dealerships (empty: none read).
+OIDC_DEALERS_CLAIM = env.str("OIDC_DEALERS_CLAIM", default="dealer_uuids")
+OIDC_LEEWAY_SECONDS = env.int("OIDC_LEEWAY_SECONDS", default=30)
+OIDC_JWKS_CACHE_SECONDS = env.float("OIDC_JWKS_CACHE_SECONDS", default=600.0)
+OIDC_JWKS_MIN_REFRESH_SECONDS = env.float("OIDC_JWKS_MIN_REFRESH_SECONDS", default=10.0)
+OIDC_HTTP_TIMEOUT = env.float("OIDC_HTTP_TIMEOUT", default=3.0)
+OIDC_RETRY_AFTER = env.int("OIDC_RETRY_AFTER", default=10)
+if OIDC_ISSUER:
+    _issuer = urlsplit(OIDC_ISSUER)
+    if _issuer.scheme != "https" and not (DEBUG or _issuer.hostname in ("127.0.0.1", "localhost", "::1")):
+        raise ImproperlyConfigured("OIDC_ISSUER must be an https:// URL.")
+    if not OIDC_AUDIENCE:
+        raise ImproperlyConfigured("OIDC_ISSUER needs OIDC_AUDIENCE: the audience (aud) tokens for this service carry.")
+    if not 0 <= OIDC_LEEWAY_SECONDS <= 300:
+        raise ImproperlyConfigured("OIDC_LEEWAY_SECONDS must be between 0 and 300.")
+    if min(OIDC_JWKS_CACHE_SECONDS, OIDC_JWKS_MIN_REFRESH_SECONDS, OIDC_HTTP_TIMEOUT, OIDC_RETRY_AFTER) <= 0:
+        raise ImproperlyConfigured("OIDC_JWKS_*, OIDC_HTTP_TIMEOUT and OIDC_RETRY_AFTER must be positive.")
 
 # How long each process keeps the methods dictionary (dicts/selectors.py); admin edits show within it.
 DICTS_CACHE_SECONDS = env.float("DICTS_CACHE_SECONDS", default=30.0)

@@ -8,11 +8,11 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from communications.models import Communication, CommunicationHistory, Kind
 from communications_project.models import IdempotencyKey
+from credentials.services import api_key_create
 
 from .factories import CommunicationFactory
 
@@ -21,7 +21,7 @@ TX = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 def _client_for(user) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_create(user=user, name='tests')[1]}")
     return client
 
 

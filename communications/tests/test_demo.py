@@ -35,10 +35,32 @@ def test_setup_demo_prints_a_working_login_and_token(capsys):
     token = next(line.split()[-1] for line in out.splitlines() if line.startswith("API token:"))
     from django.contrib.auth import authenticate
     from django.test import RequestFactory
-    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
 
     # django-axes watches every login, so authenticate() needs the request it comes with.
     request = RequestFactory().post("/admin/login/")
     assert authenticate(request, username="admin", password=password) is not None
-    assert Token.objects.get(key=token).user.username == "admin"
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    response = client.get("/v3/communications?page_size=1")
+    assert response.status_code == 200, response.json()
     assert Communication.objects.count() == 20
+
+
+def test_setup_demo_again_revokes_the_last_demo_key(capsys):
+    from rest_framework.test import APIClient
+
+    def printed_key() -> str:
+        out = capsys.readouterr().out
+        return next(line.split()[-1] for line in out.splitlines() if line.startswith("API token:"))
+
+    call_command("setup_demo", count=1)
+    first = printed_key()
+    call_command("setup_demo", count=1)
+    second = printed_key()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {first}")
+    response = client.get("/v3/communications")
+    assert (response.status_code, response.json()["errors"][0]["code"]) == (401, "api_key_revoked")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {second}")
+    assert client.get("/v3/communications").status_code == 200

@@ -15,7 +15,6 @@ import time
 import pytest
 import requests
 from django.db import connection, transaction
-from rest_framework.authtoken.models import Token
 
 from communications import services
 from communications.models import Communication, CommunicationEvent, Kind, Source
@@ -34,10 +33,10 @@ CATCH_UP_SECONDS = 90.0  # a deadline for a busy machine
 
 
 def test_concurrent_writers_and_a_feed_consumer_nothing_is_skipped_and_last_versions_match(
-    live_server, user_with_perms, exchange, queue
+    live_server, user_with_perms, api_key_for, exchange, queue
 ):
     user = user_with_perms("communications.change_communication", "communications.view_communication", *FEED_PERMS)
-    token = Token.objects.create(user=user).key
+    token = api_key_for(user)
     made = [str(c.uuid) for c in CommunicationFactory.create_batch(COMMUNICATIONS, kind=Kind.PLANNED)]
     stop_writing = threading.Event()
     stop_reading = threading.Event()

@@ -62,12 +62,10 @@ def test_rows_answer_exactly_what_the_read_serializers_declare(view, serializer,
         assert shown["date_planned_start"] == "2026-03-01T12:30:00.123456+03:00"  # Moscow, as DRF shows it
 
 
-def test_a_permission_granted_or_taken_applies_from_the_next_request(user, django_assert_num_queries):
-    from rest_framework.authtoken.models import Token
-
+def test_a_permission_granted_or_taken_applies_from_the_next_request(user, api_key_for, django_assert_num_queries):
     communication = CommunicationFactory()
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(user)}")
     url = f"/v2/communications/{communication.uuid}"
     assert client.get(url).status_code == 403
     readers = Group.objects.create(name="readers")
@@ -90,12 +88,10 @@ def test_a_permission_for_another_action_does_not_read(api_as):
     assert response.status_code == 403
 
 
-def test_superuser_token_reads_without_explicit_permissions():
-    from rest_framework.authtoken.models import Token
-
+def test_superuser_token_reads_without_explicit_permissions(api_key_for):
     root = UserFactory(username="root", is_superuser=True, is_staff=True)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=root).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(root)}")
     assert client.get(f"/v2/communications/{CommunicationFactory().uuid}").status_code == 200
 
 

@@ -13,6 +13,7 @@ REQUIRE_DB_FAULT is set (CI sets it), where their absence fails the run.
 """
 
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -133,7 +134,9 @@ def server(cluster):
             " is_active, date_joined) VALUES ('!', true, 'fault', '', '', '', false, true, now()) RETURNING id"
         ).fetchone()[0]
         connection.execute(
-            "INSERT INTO authtoken_token (key, created, user_id) VALUES (%s, now(), %s)", (TOKEN, user_id)
+            "INSERT INTO credentials_apikey (user_id, name, prefix, key_hash, date_created)"
+            " VALUES (%s, 'fault', %s, %s, now())",
+            (user_id, TOKEN[:8], hashlib.sha256(TOKEN.encode()).hexdigest()),
         )
 
     port = _free_port()

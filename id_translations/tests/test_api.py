@@ -5,7 +5,6 @@ import uuid
 
 import pytest
 from django.db import connection
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from communications.tests.factories import CommunicationFactory
@@ -162,9 +161,9 @@ def test_full_view_shows_the_oracle_id_without_extra_queries(api, django_assert_
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_concurrent_creates_of_the_same_pair_never_fail_or_duplicate(user_with_perms):
+def test_concurrent_creates_of_the_same_pair_never_fail_or_duplicate(user_with_perms, api_key_for):
     user = user_with_perms(*PERMS)
-    token = Token.objects.create(user=user).key
+    token = api_key_for(user)
     body = {"flora_uuid": str(uuid.uuid4()), "oracle_id": 31337}
     barrier = threading.Barrier(8)
     statuses = []

@@ -2,16 +2,19 @@ import secrets
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
-from rest_framework.authtoken.models import Token
 
 from communications import demo
 from communications.models import Communication
+from credentials import services as credentials
+from credentials.models import ApiKey
+
+DEMO_KEY_NAME = "demo (setup_demo)"
 
 
 class Command(BaseCommand):
     help = (
         "Make a fresh database usable at once: demo data (if there is none), an administrator "
-        "with a new password, and an API token. Prints what to log in with."
+        "with a new password, and a new API key (the previous demo key is revoked). Prints what to log in with."
     )
 
     def add_arguments(self, parser):
@@ -27,12 +30,15 @@ class Command(BaseCommand):
         user.is_staff = user.is_superuser = True
         user.set_password(password)
         user.save()
-        token, _ = Token.objects.get_or_create(user=user)
+        # A key is shown once and stored hashed: each run makes a new one and revokes the last.
+        for old in ApiKey.objects.filter(user=user, name=DEMO_KEY_NAME, date_revoked__isnull=True):
+            credentials.api_key_revoke(prefix=old.prefix)
+        _, key = credentials.api_key_create(user=user, name=DEMO_KEY_NAME)
         self.stdout.write(
             f"Communications: {Communication.objects.count()}\n"
             f"Admin:     {url}/admin/\n"
             f"Login:     {username}\n"
             f"Password:  {password}\n"
-            f"API token: {token.key}\n"
-            f"Try:       curl -H 'Authorization: Token {token.key}' {url}/v3/communications\n"
+            f"API token: {key}\n"
+            f"Try:       curl -H 'Authorization: Token {key}' {url}/v3/communications\n"
         )

@@ -11,12 +11,12 @@ import time
 
 from django.contrib.auth.models import Permission
 from django.db import connection, transaction
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from communications import services
 from communications.models import Kind, Source
 from communications.tests.factories import CommunicationFactory, UserFactory
+from credentials.services import api_key_create
 
 from .conftest import Served
 
@@ -30,7 +30,7 @@ def reader() -> APIClient:
         Permission.objects.get(content_type__app_label="communications", codename="view_communicationevent")
     )
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_create(user=user, name='tests')[1]}")
     return client
 
 
