@@ -12,6 +12,8 @@ CI's schemathesis hooks (.ci/schemathesis_hooks.py) read those to leave out exac
 cases such a rule refuses.
 """
 
+import re
+
 from django import forms
 from django.core.exceptions import FieldDoesNotExist
 from django.core.validators import RegexValidator
@@ -53,6 +55,17 @@ class AutoSchema(StandardizedErrorsAutoSchema):
             if schema.get("description") == StrictSerializer.__doc__.strip().replace("\n    ", "\n"):
                 del schema["description"]  # the base class's docstring, not the serializer's
         return schema
+
+    def _insert_field_validators(self, field, schema):
+        super()._insert_field_validators(field, schema)
+        # drf-spectacular offers "" as a second oneOf branch of a blankable string with a pattern;
+        # where the pattern admits "" already, "" would match both branches and so neither.
+        variants = schema.get("oneOf", [])
+        if len(variants) == 2 and variants[1] == {"type": "string", "maxLength": 0}:
+            inner = variants[0]
+            if not inner.get("minLength") and "format" not in inner and re.search(inner.get("pattern", ""), ""):
+                del schema["oneOf"]
+                schema.update(inner)
 
     def _unwrap_list_serializer(self, serializer, direction):
         schema = super()._unwrap_list_serializer(serializer, direction)

@@ -331,8 +331,9 @@ CURSOR = {"type": "string", "pattern": events.CURSOR_RE.pattern, "maxLength": 32
 
 
 def _items(request, name: str) -> list[str]:
-    """A parameter's values, repeated or comma-separated."""
-    return [item for value in request.query_params.getlist(name) for item in value.split(",") if item]
+    """A parameter's values, repeated or comma-separated; an empty one is kept, to be refused (as the
+    list's filters do: `?subject=` is a mistake, not "no filter")."""
+    return [item for value in request.query_params.getlist(name) for item in value.split(",")]
 
 
 def _feed_params(request) -> dict:
