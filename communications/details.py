@@ -18,14 +18,14 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 
+from communications_project.fields import NOT_BLANK_PATTERN
+
 PHONE_RE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 MESSENGERS = ("whatsapp", "telegram", "viber", "vk", "max", "other")
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 
-# The characters Python's str.isspace() takes for whitespace, written out.
-SPACE = "\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
 # Text: no NUL, and something other than whitespace.
-TEXT_PATTERN = f"^[^\\x00]*[^\\x00{SPACE}][^\\x00]*$"
+TEXT_PATTERN = NOT_BLANK_PATTERN
 URL_PATTERN = "^[Hh][Tt][Tt][Pp][Ss]?://[^\\x00]*$"
 DURATION_MAX = 86400 * 7
 

@@ -20,6 +20,13 @@ from django.utils import timezone
 from django_filters.fields import IsoDateTimeField
 from rest_framework import serializers
 
+# The characters Python's str.isspace() takes for whitespace (what DRF trims and `blank` means),
+# written out: a pattern with them means the same in Python and in ECMA 262 (JSON Schema), whose
+# `\s` leaves out \x1c-\x1f and \x85.
+SPACE = "\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+# Text: no NUL, and something other than whitespace.
+NOT_BLANK_PATTERN = f"^[^\\x00]*[^\\x00{SPACE}][^\\x00]*$"
+
 MIN_YEAR, MAX_YEAR = 1900, 2999
 MESSAGE = "Must be an ISO 8601 date-time between 1900 and 2999."
 FORM_MESSAGE = "Must be an RFC 3339 date-time with an offset, e.g. 2026-12-01T10:00:00+03:00."

@@ -24,12 +24,12 @@ from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAuto
 from rest_framework import serializers
 
 from .api import UUID_PATTERN, StrictSerializer
-from .fields import DATE_TIME_PATTERN
+from .fields import DATE_TIME_PATTERN, NOT_BLANK_PATTERN
 from .filters import DateTimeFilter, MultiValueFilter
 
 NO_NULL_CHARACTER = "^[^\\u0000]*$"
-# Something other than whitespace: DRF trims, and then a blank value is refused.
-NOT_BLANK = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+# Something other than whitespace: DRF trims (Python's whitespace), and then a blank value is refused.
+NOT_BLANK = NOT_BLANK_PATTERN
 
 
 def _blank_in_model(field) -> bool:

@@ -390,6 +390,7 @@ class CommunicationEventListView(GenericAPIView):
                 "type",
                 {
                     "type": "array",
+                    "minItems": 1,  # `type=` is an empty value, refused; `type` left out is every type
                     "maxItems": len(EventType.values),
                     "items": {"type": "string", "enum": EventType.values},
                 },
@@ -400,6 +401,7 @@ class CommunicationEventListView(GenericAPIView):
                 "subject",
                 {
                     "type": "array",
+                    "minItems": 1,
                     "maxItems": FEED_SUBJECTS_MAX,
                     "items": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN},
                 },
