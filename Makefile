@@ -65,11 +65,12 @@ bench: venv
 	$(BIN)/python bench/import_id_translations.py
 	$(BIN)/python bench/import_communications.py
 	$(BIN)/python bench/api_throughput.py
+	$(BIN)/python bench/lead_response.py
 	$(BIN)/python bench/events.py
 
 # The benchmarks' harnesses at a tiny size, for CI: they must run and every request must succeed.
 bench-smoke: venv
-	$(BIN)/python bench/api_throughput.py --rows 300 --duration 1 --rounds 1 --db communications_bench_smoke
+	$(BIN)/python bench/api_throughput.py --rows 300 --duration 1 --rounds 1 --db communications_bench_smoke --no-plot
 	$(BIN)/python bench/events.py --count 50 --rounds 1 --events 100 --import-rows 300 --db communications_bench_events_smoke
 
 clean:

@@ -11,10 +11,13 @@ loads each endpoint with `wrk` (keep-alive client, `--connections`, `--duration`
 
 Throughput mode: every scenario runs against the API and its bare baseline alternately,
 `--rounds` times each; the best run of each counts. Prints requests/s, p50/p99, errors (non-2xx
-and socket errors; must be zero) and the ratio API / bare. Then the credentials (issue 21): GET
-one and a list page with an API key and with an identity provider's JWT (bench/identity_provider.py
-serves its keys), each against main's DRF token path of before (bench/legacy_token.py), the same way.
-Flat mode: the API only, at each size; prints p50/p99 and the ratio to the smallest size.
+and socket errors; must be zero) and the ratio API / bare, and draws requests/s of both as bars
+into docs/bench-throughput.svg. Then the credentials (issue 21): GET one and a list page with an
+API key and with an identity provider's JWT (bench/identity_provider.py serves its keys), each
+against main's DRF token path of before (bench/legacy_token.py), the same way.
+Flat mode: the API only, at each size; prints p50/p99 and the ratio to the smallest size, and draws
+p50 against the table size into docs/bench-latency-vs-rows.svg.
+`--plot PATH` writes the picture elsewhere, `--no-plot` not at all (CI's smoke run).
 """
 
 import argparse
@@ -39,6 +42,10 @@ from bench.identity_provider import IdentityProvider  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = "postgres://postgres@127.0.0.1:5432"
+
+from communications_project.svg import grouped_hbar_chart, line_chart  # noqa: E402 (plain Python, no Django)
+
+PLOTS = {"throughput": ROOT / "docs" / "bench-throughput.svg", "flat": ROOT / "docs" / "bench-latency-vs-rows.svg"}
 
 
 @dataclass
@@ -252,8 +259,16 @@ def credential_scenarios(data: dict, jwt: str) -> dict[str, tuple[Target, Target
     }
 
 
-def compare(server: "Server", pairs: dict[str, tuple[Target, Target]], sides: tuple[str, str], args) -> bool:
-    """One table: each pair's two sides alternately, `--rounds` times; the best run of each, and ratios."""
+def compare(
+    server: "Server",
+    pairs: dict[str, tuple[Target, Target]],
+    sides: tuple[str, str],
+    args,
+    *,
+    measured: list[tuple[str, list[float]]] | None = None,
+) -> bool:
+    """One table: each pair's two sides alternately, `--rounds` times; the best run of each, and
+    ratios. `measured` gets each pair's best requests/s of both sides (for the plot)."""
     token = server.data["token"]
     only = [name for name in pairs if not args.only or any(o in name for o in args.only)]
     if not only:
@@ -275,6 +290,8 @@ def compare(server: "Server", pairs: dict[str, tuple[Target, Target]], sides: tu
             for side in order:
                 runs[side].append(run_wrk(server, pairs[name][side], token, args))
         api, bare = (best_of(side_runs) for side_runs in runs)
+        if measured is not None:
+            measured.append((name, [api.rps, bare.rps]))
         errors = api.errors + bare.errors
         ok = ok and errors == 0
         print(
@@ -289,13 +306,32 @@ def compare(server: "Server", pairs: dict[str, tuple[Target, Target]], sides: tu
 def throughput(args) -> bool:
     with Server(args.rows, args) as server:
         print(f"\n{header(args, f'{args.rows:,} communications')}")
-        ok = compare(server, scenarios(server.data), ("API", "bare"), args)
+        measured: list[tuple[str, list[float]]] = []
+        ok = compare(server, scenarios(server.data), ("API", "bare"), args, measured=measured)
+        plot(
+            args,
+            "throughput",
+            grouped_hbar_chart(
+                measured,
+                series=["API", "bare Django view"],
+                title=f"API read throughput, {args.rows:,} rows ({dt.date.today()}, {os.cpu_count()} cores)",
+                unit="requests/s, best of the rounds",
+            ),
+        )
         # Issue 21: the same reads with an API key and with a JWT, against main's DRF token path.
         credentials = credential_scenarios(server.data, server.identity_provider.token())
         ok = compare(server, credentials, ("new", "DRF token"), args) and ok
         hits = server.identity_provider.hits
         print(f"\nidentity provider: {hits['discovery']} discovery, {hits['jwks']} JWKS requests (gunicorn workers: 2)")
         return ok
+
+
+def plot(args, mode: str, svg: str) -> None:
+    if args.no_plot:
+        return
+    path = Path(args.plot) if args.plot else PLOTS[mode]
+    path.write_text(svg, encoding="utf-8")
+    print(f"drew {path}", file=sys.stderr)
 
 
 def flat(args) -> bool:
@@ -334,6 +370,9 @@ def flat(args) -> bool:
         ratios = ", ".join(f"{results[r][name].p50 / row[0].p50:.2f}" for r in others)
         cpu = ", ".join(f"{results[r][name].cpu_ms / row[0].cpu_ms:.2f}" for r in others)
         print(f"| {name} | {cells} | {errors} | **{ratios}** | **{cpu}** |", flush=True)
+    series = {name: [(rows, results[rows][name].p50) for rows in args.flat] for name in results[small]}
+    title = f"API latency as the table grows ({dt.date.today()}, {os.cpu_count()} cores)"
+    plot(args, "flat", line_chart(series, title=title, x_label="rows", y_label="p50, ms", log_x=True))
     return ok
 
 
@@ -349,6 +388,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18310)
     parser.add_argument("--db", default="communications_bench_throughput")
     parser.add_argument("--keep", action="store_true", help="keep the database(s)")
+    parser.add_argument(
+        "--plot", help="where to draw the SVG (default docs/bench-throughput.svg or -latency-vs-rows.svg)"
+    )
+    parser.add_argument("--no-plot", action="store_true", help="draw nothing")
     args = parser.parse_args()
     ok = flat(args) if args.flat else throughput(args)
     if not ok:

@@ -4,10 +4,10 @@
 
 Migrates, imports the demo generator's rows through the importer (`communications.demo.load`:
 COPY, an ID translation and a history row each, `ANALYZE` at the end: the statistics state a
-user has after an import), and makes a user holding the view permission (through a group, as an
-operator's would be) with an API key, and with the DRF token of before issue 21 for the baseline
-(bench/legacy_token.py). Prints one JSON object: the key, the DRF token, sample UUIDs and clients,
-and a cursor DEEP rows into the list.
+user has after an import), and makes a user holding the view permission and the reports'
+(through a group, as an operator's or a supervisor's would be) with an API key, and with the DRF
+token of before issue 21 for the baseline (bench/legacy_token.py). Prints one JSON object: the
+key, the DRF token, sample UUIDs and clients, and a cursor DEEP rows into the list.
 """
 
 import base64
@@ -43,7 +43,8 @@ def main() -> None:
     demo.load(rows, seed=7)
     user = User.objects.create_user("bench")
     readers = Group.objects.create(name=READERS)
-    readers.permissions.add(Permission.objects.get(codename="view_communication"))
+    # Reads, and the reports (bench/lead_response.py).
+    readers.permissions.add(*Permission.objects.filter(codename__in=["view_communication", "view_reports"]))
     user.groups.add(readers)
     token = api_key_create(user=user, name="bench")[1]
     legacy_token = Token.objects.create(user=user).key

@@ -15,8 +15,10 @@ from typing import Any
 
 from django.utils import timezone
 
+from id_translations.models import IdTranslation
+
 from . import transfer
-from .models import Direction, FailReason, Kind, Status
+from .models import AttemptOutcome, Communication, Direction, FailReason, Kind, Source, Status
 
 SUBJECTS = [
     "Тест-драйв Kia Rio",
@@ -87,6 +89,11 @@ def _details(rng: random.Random, method: str) -> dict[str, Any]:
     return {}
 
 
+def _people(rng: random.Random) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+    """The dealerships and employees of a seed (the first draws of its generator)."""
+    return [_uuid(rng) for _ in range(12)], [_uuid(rng) for _ in range(40)]
+
+
 def generate(count: int, *, seed: int = 1, now: dt.datetime | None = None, first_oracle_id: int = 1) -> Iterator[dict]:
     """`count` rows in the import format (dates as aware datetimes, details as a dict).
 
@@ -95,8 +102,7 @@ def generate(count: int, *, seed: int = 1, now: dt.datetime | None = None, first
     """
     rng = random.Random(seed)
     now = now or timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    dealers = [_uuid(rng) for _ in range(12)]
-    employees = [_uuid(rng) for _ in range(40)]
+    dealers, employees = _people(rng)
     clients = [_uuid(rng) for _ in range(max(1, count // 3))]
     state_weights = [weight for *_, weight in STATES]
     method_weights = [weight for _, weight, _ in METHODS]
@@ -142,6 +148,61 @@ def write(out, count: int, *, file_format: str, seed: int = 1, first_oracle_id: 
     for row in generate(count, seed=seed, first_oracle_id=first_oracle_id):
         writer.write(row)
     return count
+
+
+def load_today(count: int = 24, *, seed: int = 1, first_oracle_id: int = 1) -> int:
+    """This morning's leads for the supervisors' dashboard: `count` site and app requests of the
+    last three hours in three of the seed's dealerships, most tried by phone through the attempt
+    service (some within the SLA, some late), the rest still waiting. Returns how many leads."""
+    from . import services  # the importer above is the domain's too; services only for the attempts
+
+    rng = random.Random(seed)
+    dealers, employees = _people(rng)
+    rng = random.Random(seed + 1)
+    now = timezone.now()
+    rows = []
+    for number in range(count):
+        created = now - dt.timedelta(minutes=rng.randrange(5, 180))
+        method = rng.choice(["site_request", "site_request", "mobile_app_request"])
+        rows.append(
+            {
+                "oracle_id": first_oracle_id + number,
+                "method": method,
+                "kind": Kind.ACTUAL.value,
+                "direction": Direction.INBOUND.value,
+                "status": Status.IN_WORK.value,
+                "client_uuid": _uuid(rng),
+                "employee_uuid": rng.choice(employees[:6]),
+                "dealer_uuid": dealers[number % 3],
+                "subject": rng.choice(["Заявка на тест-драйв", "Заявка на кредит", "Запись на сервис"]),
+                "comment": "",
+                "result": "",
+                "date_planned_start": None,
+                "date_planned_finish": None,
+                "date_start": created,
+                "date_finish": None,
+                "cancel_reason": "",
+                "fail_reason": "",
+                "details": _details(rng, method),
+                "date_created": created,
+            }
+        )
+    report = transfer.ErrorReport(io.StringIO())
+    records = transfer.records({name: transfer.cell(value) for name, value in row.items()} for row in rows)
+    counts = transfer.import_rows(records, report=report, batch_size=5_000)
+    if counts.rejected:
+        raise RuntimeError(f"Generated rows were rejected:\n{report.out.getvalue()[:2000]}")
+    oracle_ids = list(range(first_oracle_id, first_oracle_id + count))
+    uuids = IdTranslation.objects.filter(oracle_id__in=oracle_ids).values_list("flora_uuid", flat=True)
+    for lead in Communication.objects.filter(uuid__in=list(uuids)).order_by("date_created"):
+        if rng.random() < 0.25:
+            continue  # still waiting
+        tried = min(now, lead.date_created + dt.timedelta(minutes=rng.choice([2, 5, 9, 14, 22, 40, 75])))
+        outcome = rng.choice([AttemptOutcome.REACHED, AttemptOutcome.REACHED, AttemptOutcome.NO_ANSWER])
+        services.attempt_record(
+            uuid=lead.uuid, actor=None, source=Source.API, method="call", outcome=outcome, date=tried
+        )
+    return counts.created
 
 
 def load(count: int, *, seed: int = 1, first_oracle_id: int = 1) -> int:

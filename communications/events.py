@@ -92,6 +92,9 @@ VIEW = {
     "cancel_reason": "cancel_reason",
     "fail_reason": "fail_reason",
     "oracle_id": "oracle_id",  # annotated by the write's locking read; none on a fresh UUID
+    "attempts_count": "attempts_count",
+    "last_attempt_at": "last_attempt_at",
+    "last_attempt_outcome": "last_attempt_outcome",
     "date_created": "date_created",
     "date_updated": "date_updated",
     "created_by": "created_by.username",
@@ -245,6 +248,10 @@ def imported(uuid: str, content: dict[str, Any], *, oracle_id: int, now: dt.date
         "is_failed": content["status"] == Status.FAILED,
         "created_by": None,
         "updated_by": None,
+        # An imported communication has not been tried through this service yet.
+        "attempts_count": 0,
+        "last_attempt_at": None,
+        "last_attempt_outcome": "",
     }
     data = {
         "communication": {name: _in_zone(values[path[0]], zone) for name, path in _PATHS},

@@ -8,7 +8,9 @@ from django import forms
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from .models import Communication, FailReason
+from dicts.models import CommunicationMethod
+
+from .models import AttemptOutcome, Communication, FailReason
 
 
 class TransitionForm(forms.Form):
@@ -61,3 +63,20 @@ class CancelForm(TransitionForm):
     cancel_reason = forms.CharField(
         label=capfirst(_("cancel reason")), widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), required=False
     )
+
+
+class AttemptForm(forms.Form):
+    """A try to reach the client made outside the service (a mobile phone, a messenger)."""
+
+    prefix = "attempt"
+    method = forms.ChoiceField(label=capfirst(_("method")))
+    outcome = forms.ChoiceField(label=capfirst(_("outcome")), choices=[("", "---------"), *AttemptOutcome.choices])
+    comment = forms.CharField(
+        label=capfirst(_("comment")), widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), required=False
+    )
+
+    def __init__(self, *args, communication: Communication, **kwargs):
+        super().__init__(*args, **kwargs)
+        active = list(CommunicationMethod.objects.filter(is_active=True).values_list("code", "name"))
+        self.fields["method"].choices = active
+        self.fields["method"].initial = communication.method_id if communication.method_id in dict(active) else "call"

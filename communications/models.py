@@ -49,6 +49,26 @@ class Source(models.TextChoices):
     ADMIN = "admin", _("Admin")
     TELEPHONY = "telephony", _("Telephony")
     IMPORT = "import", _("Import")
+    # The attempt policy's own steps (re-plan, fail at the limit), after an attempt recorded by one of the above.
+    POLICY = "policy", _("Attempt policy")
+
+
+class AttemptOutcome(models.TextChoices):
+    """What an attempt to reach the client came to (a call's outcome maps onto these)."""
+
+    REACHED = "reached", _("Reached")
+    NO_ANSWER = "no_answer", _("No answer")
+    BUSY = "busy", _("Busy")
+    WRONG_NUMBER = "wrong_number", _("Wrong number")
+    LEFT_MESSAGE = "left_message", _("Left a message")
+
+
+# The methods whose inbound communications are leads (docs/REPORTS.md).
+LEAD_METHODS = ("site_request", "mobile_app_request")
+
+
+# What makes a communication a lead; the condition of the lead indexes.
+LEAD_CONDITION = Q(direction=Direction.INBOUND, method__in=LEAD_METHODS, date_deleted__isnull=True)
 
 
 class CommunicationQuerySet(models.QuerySet):
@@ -112,12 +132,29 @@ class Communication(models.Model):
     )
     version = models.PositiveIntegerField(_("version"), default=1, editable=False)
 
+    # Kept by the attempt service in the attempt's own transaction (no count per read). The
+    # database defaults serve the bulk loaders, which name their columns.
+    attempts_count = models.PositiveIntegerField(_("attempts"), default=0, db_default=0, editable=False)
+    last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True, editable=False)
+    last_attempt_outcome = models.CharField(
+        _("last attempt's outcome"),
+        max_length=16,
+        choices=AttemptOutcome.choices,
+        blank=True,
+        default="",
+        db_default="",
+        editable=False,
+    )
+
     objects = CommunicationQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("communication")
         verbose_name_plural = _("communications")
-        permissions = [("call_phone", _("Can place calls to clients"))]
+        permissions = [
+            ("call_phone", _("Can place calls to clients")),
+            ("view_reports", _("Can view reports and the supervisors' dashboard")),
+        ]
         indexes = [
             # Keyset pagination and the default ordering; uuid breaks ties.
             models.Index(fields=["date_created", "uuid"], name="comm_created_idx"),
@@ -140,6 +177,24 @@ class Communication(models.Model):
             models.Index(fields=["method", "date_created", "uuid"], name="comm_method_list_idx"),
             # Operators search by the client's phone.
             models.Index(KT("details__phone"), name="comm_details_phone_idx"),
+            # Leads by when they came (lead response, docs/REPORTS.md): across dealerships, and
+            # per dealership. Small: only inbound site and app requests are in them.
+            models.Index(fields=["date_created"], condition=LEAD_CONDITION, name="comm_lead_idx"),
+            models.Index(fields=["dealer_uuid", "date_created"], condition=LEAD_CONDITION, name="comm_lead_dealer_idx"),
+            # A lead's first contact by an outbound communication (docs/REPORTS.md): the client's
+            # first since the lead, from the index alone (the report probes it once per lead).
+            models.Index(
+                fields=["client_uuid", "date_created"],
+                condition=Q(direction=Direction.OUTBOUND, date_deleted__isnull=True) & ~Q(status=Status.CANCELLED),
+                name="comm_outbound_client_idx",
+            ),
+            # The supervisors' dashboard: each employee's open planned communications in a
+            # dealership, and how many are overdue, read from the index alone.
+            models.Index(
+                fields=["dealer_uuid", "employee_uuid", "date_planned_start"],
+                condition=Q(kind=Kind.PLANNED, status__in=OPEN_STATUSES, date_deleted__isnull=True),
+                name="comm_open_planned_dealer_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -188,10 +243,21 @@ class Communication(models.Model):
 
     @classmethod
     def transitions(cls) -> dict[str, Transition]:
-        """The state machine as data: transition method name -> Transition (sources merged), in the
-        order the class declares them (django-fsm finds them alphabetically)."""
+        """The state machine as data: transition method name -> Transition, in the order the class
+        declares them (django-fsm finds them alphabetically). django-fsm keeps one Transition per
+        source, all alike but for `source`; this keeps one of them (`edges()` has every source)."""
         found = {t.name: t for t in cls._meta.get_field("status").get_all_transitions(cls)}
         return {name: found[name] for name in vars(cls) if name in found}
+
+    @classmethod
+    def edges(cls) -> list[tuple[str, str, str]]:
+        """Every (transition, source, target) of `transitions()`, in their order: what the
+        state-machine picture draws (communications/diagram.py)."""
+        return [
+            (name, source, transition.target)
+            for name in cls.transitions()
+            for source, transition in getattr(cls, name)._django_fsm.transitions.items()
+        ]
 
     def allowed_actions(self) -> list[str]:
         """API names of the transitions possible now, in the order the model declares them."""
@@ -307,6 +373,54 @@ class CommunicationHistory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.communication_id} {self.action} {self.date:%Y-%m-%d %H:%M:%S}"
+
+
+class Attempt(models.Model):
+    """One try to reach the client for a communication: a call placed through click-to-call (its
+    outcome is the call's), or one recorded through the API for a try made elsewhere."""
+
+    uuid = models.UUIDField(_("UUID"), primary_key=True, default=uuid7, editable=False)
+    communication = models.ForeignKey(
+        Communication,
+        verbose_name=_("communication"),
+        on_delete=models.CASCADE,
+        related_name="attempts",
+        db_index=False,  # attempt_comm_date_idx (communication, date) serves it
+    )
+    method = models.ForeignKey(
+        "dicts.CommunicationMethod",
+        verbose_name=_("method"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    outcome = models.CharField(_("outcome"), max_length=16, choices=AttemptOutcome.choices)
+    date = models.DateTimeField(_("date"))
+    comment = models.TextField(_("comment"), blank=True)
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices)
+    call_id = models.CharField(_("call ID"), max_length=64, blank=True)  # the channel, for a click-to-call
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("recorded by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    date_created = models.DateTimeField(_("recorded"), editable=False)
+
+    class Meta:
+        verbose_name = _("attempt")
+        verbose_name_plural = _("attempts")
+        indexes = [
+            # A communication's attempts newest first, and a lead's first attempt (one probe).
+            models.Index(fields=["communication", "date"], name="attempt_comm_date_idx"),
+            # The dashboard's attempts of a day.
+            models.Index(fields=["date"], name="attempt_date_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.communication_id} {self.outcome} {self.date:%Y-%m-%d %H:%M}"
 
 
 # The change feed (docs/EVENTS.md; communications/events.py writes and reads it).

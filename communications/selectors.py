@@ -18,7 +18,7 @@ from communications_project.errors import NotFound
 from communications_project.filters import parse_uuid
 from id_translations.models import IdTranslation
 
-from .models import Communication, CommunicationHistory, Status
+from .models import Attempt, Communication, CommunicationHistory, Status
 
 
 def oracle_id() -> Subquery:
@@ -140,4 +140,16 @@ def communications_by_uuids(uuids: Iterable[uuid_lib.UUID], columns: Sequence[st
 def communication_history(communication: Communication | uuid_lib.UUID) -> QuerySet[CommunicationHistory]:
     return (
         CommunicationHistory.objects.filter(communication=communication).select_related("actor").order_by("date", "id")
+    )
+
+
+ATTEMPTS_SHOWN = 100  # with the policy a communication has a few; a runaway script cannot make the card slow
+
+
+def attempt_list(communication: Communication | uuid_lib.UUID) -> QuerySet[Attempt]:
+    """The communication's attempts, newest first (at most ATTEMPTS_SHOWN; `attempts_count` counts all)."""
+    return (
+        Attempt.objects.filter(communication=communication)
+        .select_related("created_by")
+        .order_by("-date", "-date_created")[:ATTEMPTS_SHOWN]
     )

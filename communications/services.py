@@ -20,9 +20,11 @@ from communications_project.errors import NotFound, PreconditionFailed, Transiti
 from communications_project.filters import parse_uuid
 from dicts.models import CommunicationMethod
 
-from . import events, selectors
+from . import events, policy, selectors
 from .details import validate_details
 from .models import (
+    Attempt,
+    AttemptOutcome,
     Communication,
     CommunicationHistory,
     FailReason,
@@ -414,3 +416,116 @@ def communication_record_call(*, uuid: uuid_lib.UUID | str, details: dict[str, A
         _save(communication, actor=None, fields=list(changes))
         _record(communication, actor=None, source=Source.TELEPHONY, action=HistoryAction.UPDATE, changes=changes)
     return communication
+
+
+# Attempts (docs/API.md, the policy in communications/policy.py)
+
+# What an attempt keeps on its communication, in the attempt's transaction.
+ATTEMPT_FIELDS = ("attempts_count", "last_attempt_at", "last_attempt_outcome")
+ATTEMPT_OUTCOMES = tuple(AttemptOutcome.values)
+
+
+def check_attempt_outcome(outcome: Any) -> str:
+    if outcome not in ATTEMPT_OUTCOMES:
+        raise ValidationError(
+            {"outcome": ValidationError(f"One of: {', '.join(ATTEMPT_OUTCOMES)}.", code="invalid_choice")}
+        )
+    return outcome
+
+
+def _attempt_snapshot(communication: Communication) -> dict[str, Any]:
+    return {field: getattr(communication, field) for field in ATTEMPT_FIELDS}
+
+
+@transaction.atomic
+def attempt_record(
+    *,
+    uuid: uuid_lib.UUID | str,
+    actor: Actor,
+    source: str,
+    method: str,
+    outcome: str,
+    date: dt.datetime | None = None,
+    comment: str = "",
+    call_id: str = "",
+    on_final: bool = False,
+) -> Attempt:
+    """Record a try to reach the client, count it on the communication and apply the attempt policy.
+
+    All in one transaction under the communication's row lock: concurrent attempts on one
+    communication are counted one after the other, each exactly once. The count is a history entry
+    (source: who recorded it); a policy step is another, with source `policy`, made through the
+    same services as the API's. A final communication takes no attempt (409) unless `on_final`:
+    telephony records a call that ended after the salesperson closed it, and the policy leaves it.
+    """
+    actor = _actor_or_none(actor)
+    check_attempt_outcome(outcome)
+    method_obj = _active_method(method)
+    now = timezone.now()
+    date = date or now
+    check_not_in_future(date, attr="date", now=now)
+    communication = _lock(uuid)
+    if communication.is_final and not on_final:
+        raise TransitionNotAllowed(f"Communication is {communication.status}; a final communication takes no attempts.")
+    if date < communication.date_created - CLOCK_SKEW:
+        raise ValidationError(
+            {"date": ValidationError("Must not be before the communication was created.", code="before_created")}
+        )
+    attempt = Attempt.objects.create(
+        communication=communication,
+        method=method_obj,
+        outcome=outcome,
+        date=date,
+        comment=comment,
+        source=source,
+        call_id=call_id,
+        created_by=actor,
+        date_created=now,
+    )
+    before = _attempt_snapshot(communication)
+    communication.attempts_count += 1
+    if communication.last_attempt_at is None or date >= communication.last_attempt_at:
+        communication.last_attempt_at, communication.last_attempt_outcome = date, outcome
+    changes = _diff(before, _attempt_snapshot(communication))
+    _save(communication, actor=actor, fields=list(changes))
+    _record(communication, actor=actor, source=source, action=HistoryAction.UPDATE, changes=changes)
+    _apply_policy(communication, outcome=outcome, actor=actor)
+    return attempt
+
+
+def _apply_policy(communication: Communication, *, outcome: str, actor: Actor) -> None:
+    step = policy.next_step(communication, outcome)
+    if isinstance(step, policy.Replan):
+        data = {"date_planned_start": step.date_planned_start}
+        if step.date_planned_finish is not None:
+            data["date_planned_finish"] = step.date_planned_finish
+        communication_update(uuid=communication.uuid, actor=actor, source=Source.POLICY, data=data)
+    elif isinstance(step, policy.Fail):
+        communication_transition(
+            uuid=communication.uuid, name="fail", actor=actor, source=Source.POLICY, fail_reason=step.fail_reason
+        )
+
+
+@transaction.atomic
+def attempt_correct_outcome(*, attempt_uuid: uuid_lib.UUID | str, outcome: str) -> Attempt:
+    """A better-informed outcome for an attempt already counted (telephony: a call's client leg
+    reported after its hangup). The attempt and, if it is the latest, the communication's
+    `last_attempt_outcome` change; the count does not, and no policy step is taken again."""
+    check_attempt_outcome(outcome)
+    communication_uuid = Attempt.objects.filter(uuid=attempt_uuid).values_list("communication_id", flat=True).first()
+    if communication_uuid is None:
+        raise NotFound("Attempt not found.")
+    communication = _lock(communication_uuid)  # the communication first, as attempt_record locks
+    attempt = Attempt.objects.select_for_update().get(uuid=attempt_uuid)
+    if attempt.outcome == outcome:
+        return attempt
+    attempt.outcome = outcome
+    attempt.save(update_fields=["outcome"])
+    latest = Attempt.objects.filter(communication_id=communication.uuid).order_by("-date", "-date_created").first()
+    if latest is not None and latest.uuid == attempt.uuid and communication.last_attempt_outcome != outcome:
+        before = _attempt_snapshot(communication)
+        communication.last_attempt_outcome = outcome
+        changes = _diff(before, _attempt_snapshot(communication))
+        _save(communication, actor=None, fields=list(changes))
+        _record(communication, actor=None, source=attempt.source, action=HistoryAction.UPDATE, changes=changes)
+    return attempt

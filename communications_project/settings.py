@@ -219,6 +219,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_NO_READ_ONLY_REQUIRED": True,
     "ENUM_NAME_OVERRIDES": {
         "StatusEnum": "communications.models.Status",
+        "AttemptOutcomeEnum": "communications.models.AttemptOutcome",
         "TransitionNameEnum": "communications.api.serializers.TRANSITION_NAMES",
         "ValidationErrorEnum": "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices",
         "ClientErrorEnum": "drf_standardized_errors.openapi_serializers.ClientErrorEnum.choices",
@@ -273,6 +274,54 @@ DICTS_CACHE_SECONDS = env.float("DICTS_CACHE_SECONDS", default=30.0)
 
 # How long an Idempotency-Key is remembered (SPEC §6.2).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+
+# The attempt policy for planned communications (docs/CONFIGURATION.md, communications/policy.py):
+# after an unsuccessful attempt, while the communication has fewer than ATTEMPTS_MAX attempts, it is
+# re-planned ATTEMPTS_RETRY_MINUTES after the attempt; the attempt that reaches the limit fails it.
+# Per method: ATTEMPTS_MAX_BY_METHOD=call=3,visit=0 (0: the policy leaves that method alone).
+ATTEMPTS_POLICY = env.bool("ATTEMPTS_POLICY", default=True)
+ATTEMPTS_MAX = env.int("ATTEMPTS_MAX", default=3)
+ATTEMPTS_RETRY_MINUTES = env.int("ATTEMPTS_RETRY_MINUTES", default=120)
+
+
+def _per_method(name: str) -> dict[str, int]:
+    try:
+        values = env.dict(name, cast={"value": int}, default={})
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name}: method=number pairs, comma-separated ({error}).") from error
+    for method, value in values.items():
+        if not method or value < 0:
+            raise ImproperlyConfigured(f"{name}: {method!r}={value} is not a method and a number of at least 0.")
+    return values
+
+
+ATTEMPTS_MAX_BY_METHOD = _per_method("ATTEMPTS_MAX_BY_METHOD")
+ATTEMPTS_RETRY_MINUTES_BY_METHOD = _per_method("ATTEMPTS_RETRY_MINUTES_BY_METHOD")
+if ATTEMPTS_MAX < 1:
+    raise ImproperlyConfigured("ATTEMPTS_MAX must be at least 1 (ATTEMPTS_POLICY=false switches the policy off).")
+if ATTEMPTS_RETRY_MINUTES < 0:
+    raise ImproperlyConfigured("ATTEMPTS_RETRY_MINUTES must not be negative.")
+
+# Lead response (docs/REPORTS.md): a lead's first contact within this many minutes meets the SLA.
+LEAD_RESPONSE_SLA_MINUTES = env.int("LEAD_RESPONSE_SLA_MINUTES", default=15)
+if LEAD_RESPONSE_SLA_MINUTES < 1:
+    raise ImproperlyConfigured("LEAD_RESPONSE_SLA_MINUTES must be at least 1.")
+
+
+def _working_hours(value: str) -> tuple[dt.time, dt.time] | None:
+    """`09:00-21:00`: response times count only minutes inside these hours (every day, Moscow time)."""
+    if not value:
+        return None
+    try:
+        opens, closes = (dt.time.fromisoformat(part.strip()) for part in value.split("-"))
+    except ValueError as error:
+        raise ImproperlyConfigured(f"LEAD_RESPONSE_WORKING_HOURS: HH:MM-HH:MM, e.g. 09:00-21:00 ({error}).")
+    if closes <= opens:
+        raise ImproperlyConfigured("LEAD_RESPONSE_WORKING_HOURS: the closing time must be after the opening time.")
+    return opens, closes
+
+
+LEAD_RESPONSE_WORKING_HOURS = _working_hours(env.str("LEAD_RESPONSE_WORKING_HOURS", default=""))
 
 # Telephony (SPEC §5, docs/TELEPHONY.md). No ASTERISK_ARI_URL: click-to-call answers 503
 # telephony_not_configured.

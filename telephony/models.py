@@ -69,6 +69,17 @@ class CallLog(models.Model):
     date_requested = models.DateTimeField(_("requested"))
     date_answered = models.DateTimeField(_("answered"), null=True, blank=True)
     date_ended = models.DateTimeField(_("ended"), null=True, blank=True)
+    # The attempt this call counted as once it ended (services.call_event); the link lives here, in
+    # the higher app, so that communications knows nothing of calls.
+    attempt = models.OneToOneField(
+        "communications.Attempt",
+        verbose_name=_("attempt"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
 
     class Meta:
         verbose_name = _("call")

@@ -12,12 +12,12 @@ from django.utils import timezone
 
 from communications import selectors as communication_selectors
 from communications import services as communication_services
-from communications.models import Communication, Direction, Kind, Source, Status
+from communications.models import AttemptOutcome, Communication, Direction, Kind, Source, Status
 from communications_project import observability
 from communications_project.errors import NotFound, TransitionNotAllowed
 
 from .ari import AriClient, AriConfig, TelephonyError, TelephonyTimeout
-from .models import CallLog, CallState, ClientOutcome
+from .models import CallLog, CallState, ClientOutcome, Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -214,7 +214,35 @@ def call_event(
         details["duration_sec"] = log.duration_sec
     with suppress(NotFound):  # the communication was deleted; the call log keeps the outcome
         communication_services.communication_record_call(uuid=log.communication_id, details=details)
+        if log.state == CallState.ENDED:
+            _count_attempt(log)
     return log
+
+
+# A call's outcome as an attempt's: talked is reached, the client's busy line is busy; any other end
+# (no answer on either leg, a leg that failed, an end no event reported) reached nobody.
+ATTEMPT_OUTCOMES = {Outcome.TALKED: AttemptOutcome.REACHED, Outcome.CLIENT_BUSY: AttemptOutcome.BUSY}
+
+
+def _count_attempt(log: CallLog) -> None:
+    """An ended call is an attempt to reach the client, counted once (the attempt policy follows).
+    A later event that changes the ended call's outcome (its client leg reported after the
+    hangup) corrects the attempt's outcome instead."""
+    outcome = ATTEMPT_OUTCOMES.get(log.outcome, AttemptOutcome.NO_ANSWER)
+    if log.attempt_id is not None:
+        communication_services.attempt_correct_outcome(attempt_uuid=log.attempt_id, outcome=outcome)
+        return
+    log.attempt = communication_services.attempt_record(
+        uuid=log.communication_id,
+        actor=log.requested_by,
+        source=Source.TELEPHONY,
+        method="call",
+        outcome=outcome,
+        date=log.date_requested,
+        call_id=log.channel_id,
+        on_final=True,  # the salesperson may have closed it while the call went on
+    )
+    log.save(update_fields=["attempt"])
 
 
 CALL_EVENT_FIELDS = (

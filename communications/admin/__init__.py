@@ -10,6 +10,9 @@ One module per screen, put together here into the one registered `CommunicationA
     queue.py       the list: columns, filters, search, the queue's order, the capped paginator
     change.py      one communication's page: its form, transition buttons and their views
     actions.py     bulk actions on selected rows, and the report of what they did
+    attempts.py    attempts: the inline and the "Record an attempt" form on the page, the attempts list
+    dashboard.py   the supervisors' dashboard (lead response, waiting leads, employees' queues, attempts)
+    filters.py     the list filters the dashboard links to (dealership, employee, leads by contact)
     history.py     the history inline, a history row in words, the read-only inline base
     extensions.py  the extension point higher apps register with
     display.py     badges and short formats the screens share
@@ -21,7 +24,9 @@ from django.contrib import admin
 
 from ..models import Communication
 from .actions import BulkActionsMixin
+from .attempts import RecordAttemptMixin
 from .change import ChangePageMixin, keep_filters
+from .dashboard import DashboardMixin
 from .display import short_datetime, short_uuid, status_badge
 from .extensions import CommunicationAdminExtension, extensions, register_extension
 from .history import ReadOnlyInline
@@ -44,5 +49,8 @@ admin.site.enable_nav_sidebar = False
 
 
 @admin.register(Communication)
-class CommunicationAdmin(QueueMixin, ChangePageMixin, BulkActionsMixin, admin.ModelAdmin):
-    """The queue (list), the change page and the bulk actions of one model, each in its module."""
+class CommunicationAdmin(
+    DashboardMixin, RecordAttemptMixin, QueueMixin, ChangePageMixin, BulkActionsMixin, admin.ModelAdmin
+):
+    """The queue (list), the change page, its attempts, the bulk actions and the dashboard of one
+    model, each in its module."""

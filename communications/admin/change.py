@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.module_loading import import_string
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_fsm import Transition
@@ -22,6 +23,7 @@ from communications_project.errors import DomainError, NotFound, TransitionNotAl
 
 from .. import services
 from ..details import validate_details
+from ..diagram import localized_svg
 from ..forms import TransitionForm
 from ..models import Communication, Source
 from .display import is_overdue, status_badge
@@ -108,6 +110,7 @@ class ChangePageMixin:
         ),
         (_("Participants"), {"fields": ("client_uuid", "employee_uuid", "dealer_uuid")}),
         (_("Outcome"), {"fields": ("cancel_reason", "fail_reason")}),
+        (_("Attempts"), {"fields": ("attempts_count", "last_attempt_at", "last_attempt_outcome")}),
         (
             _("Audit"),
             {
@@ -134,6 +137,9 @@ class ChangePageMixin:
         "date_finish",
         "cancel_reason",
         "fail_reason",
+        "attempts_count",
+        "last_attempt_at",
+        "last_attempt_outcome",
         "date_created",
         "created_by",
         "date_updated",
@@ -235,8 +241,14 @@ class ChangePageMixin:
                     if obj.is_deleted and self.has_delete_permission(request, obj)
                     else None
                 ),
+                state_machine=mark_safe(localized_svg(current=obj.status)),  # our own SVG, every text escaped
+                **self.page_context(request, obj),
             )
         return super().change_view(request, object_id, form_url, context)
+
+    def page_context(self, request: HttpRequest, obj: Communication) -> dict[str, Any]:
+        """What other parts of the page (the attempts) add to its context; see RecordAttemptMixin."""
+        return {}
 
     def transition_view(self, request: HttpRequest, object_id: str, name: str) -> HttpResponse:
         """One transition of one row: a POST from its button; the form again if it is not valid."""

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import FieldDoesNotExist
+from django.db import models
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -70,7 +71,8 @@ class HistoryFormatter:
             return str(value)
         if field.choices:
             return str(dict(field.flatchoices).get(value, value))
-        if name.startswith("date_") and isinstance(value, str) and (parsed := parse_datetime(value)):
+        is_date = isinstance(field, models.DateTimeField)
+        if is_date and isinstance(value, str) and (parsed := parse_datetime(value)):
             return short_datetime(parsed)
         if isinstance(value, dict):
             return ", ".join(f"{key}: {item}" for key, item in value.items())

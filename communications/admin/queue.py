@@ -24,6 +24,7 @@ from id_translations.models import IdTranslation, parse_oracle_id
 
 from ..models import OPEN_STATUSES, Communication, Direction, Kind
 from .display import is_overdue, overdue_badge, short_datetime, short_uuid, status_badge
+from .filters import DealerFilter, EmployeeFilter, LeadFilter
 
 PHONE_SEARCH_RE = re.compile(r"^\+?[0-9]{7,15}$")
 
@@ -89,12 +90,14 @@ class QueueFilter(admin.SimpleListFilter):
 
     title = _("needs attention")
     parameter_name = "queue"
-    OVERDUE, TODAY = "overdue", "today"
+    OVERDUE, TODAY, OPEN = "overdue", "today", "open"
 
     def lookups(self, request, model_admin):
-        return [(self.OVERDUE, _("Overdue")), (self.TODAY, _("Planned for today"))]
+        return [(self.OVERDUE, _("Overdue")), (self.TODAY, _("Planned for today")), (self.OPEN, _("All open planned"))]
 
     def queryset(self, request, queryset):
+        if self.value() == self.OPEN:
+            return open_planned(queryset)
         if self.value() == self.OVERDUE:
             return open_planned(queryset).filter(date_planned_start__lt=timezone.now())
         if self.value() == self.TODAY:
@@ -112,7 +115,7 @@ class CommunicationChangeList(ChangeList):
     QUEUE_ORDERING = ("date_planned_start", "uuid")
 
     def _queue(self) -> bool:
-        return self.params.get(QueueFilter.parameter_name) in (QueueFilter.OVERDUE, QueueFilter.TODAY)
+        return self.params.get(QueueFilter.parameter_name) in (QueueFilter.OVERDUE, QueueFilter.TODAY, QueueFilter.OPEN)
 
     def _get_default_ordering(self):
         return self.QUEUE_ORDERING if self._queue() else super()._get_default_ordering()
@@ -131,6 +134,7 @@ class QueueMixin:
         "date_created_display",
         "method_display",
         "status_display",
+        "attempts_display",
         "subject_display",
         "contact_display",
         "employee_display",
@@ -139,6 +143,7 @@ class QueueMixin:
     list_display_links = ("subject_display",)
     list_filter = (
         QueueFilter,
+        LeadFilter,
         DeletedFilter,
         "status",
         "method",
@@ -147,6 +152,8 @@ class QueueMixin:
         "date_planned_start",
         "date_created",
         "date_finish",
+        DealerFilter,
+        EmployeeFilter,
     )
     list_select_related = ("method",)
     list_per_page = 50
@@ -188,6 +195,15 @@ class QueueMixin:
             return format_html('{} <span class="badge deleted">{}</span>', status_badge(obj.status), _("deleted"))
         return status_badge(obj.status)
 
+    @admin.display(description=_("attempts"))
+    def attempts_display(self, obj: Communication) -> SafeString:
+        """How many times the client was tried; the last outcome on hover."""
+        if not obj.attempts_count:
+            return mark_safe("")
+        return format_html(
+            '<span class="attempts" title="{}">{}</span>', obj.get_last_attempt_outcome_display(), obj.attempts_count
+        )
+
     @admin.display(description=_("subject"))
     def subject_display(self, obj: Communication) -> str:
         return obj.subject or gettext("(no subject)")
@@ -219,7 +235,10 @@ class QueueMixin:
     def changelist_view(self, request, extra_context=None):
         # "Выберите коммуникация для изменения" is Django's grammar; the queue says what it shows.
         queue = dict(QueueFilter(request, request.GET.copy(), Communication, self).lookup_choices)
-        title = queue.get(request.GET.get(QueueFilter.parameter_name), Communication._meta.verbose_name_plural)
+        leads = dict(LeadFilter(request, request.GET.copy(), Communication, self).lookup_choices)
+        title = queue.get(request.GET.get(QueueFilter.parameter_name)) or leads.get(
+            request.GET.get(LeadFilter.parameter_name), Communication._meta.verbose_name_plural
+        )
         return super().changelist_view(request, {"title": capfirst(title), **(extra_context or {})})
 
     def get_queryset(self, request):

@@ -10,7 +10,18 @@ from communications_project.fields import DateTimeField
 from dicts.models import CommunicationMethod
 
 from ..limits import SUBJECT_MAX, TEXT_MAX
-from ..models import Communication, CommunicationHistory, Direction, EventType, FailReason, Kind, Source, Status
+from ..models import (
+    Attempt,
+    AttemptOutcome,
+    Communication,
+    CommunicationHistory,
+    Direction,
+    EventType,
+    FailReason,
+    Kind,
+    Source,
+    Status,
+)
 
 
 def _text(max_length: int, **kwargs) -> serializers.CharField:
@@ -65,6 +76,7 @@ class CommunicationFullSerializer(CommunicationShortSerializer):
     )
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    last_attempt_outcome = serializers.ChoiceField(choices=AttemptOutcome.choices, allow_blank=True, read_only=True)
 
     class Meta(CommunicationShortSerializer.Meta):
         fields = [
@@ -89,6 +101,9 @@ class CommunicationFullSerializer(CommunicationShortSerializer):
             "cancel_reason",
             "fail_reason",
             "oracle_id",
+            "attempts_count",
+            "last_attempt_at",
+            "last_attempt_outcome",
             "date_created",
             "date_updated",
             "created_by",
@@ -222,6 +237,9 @@ class PrimaryInfoSerializer(serializers.Serializer):
     subject = serializers.CharField()
     date = serializers.SerializerMethodField()
     date_kind = serializers.SerializerMethodField()
+    attempts_count = serializers.IntegerField()
+    last_attempt_at = DateTimeField(allow_null=True)
+    last_attempt_outcome = serializers.ChoiceField(choices=AttemptOutcome.choices, allow_blank=True)
     allowed_actions = serializers.ListField(child=serializers.CharField())
 
     @staticmethod
@@ -258,6 +276,36 @@ class PrimaryInfoSerializer(serializers.Serializer):
     )
     def get_date_kind(self, obj) -> str:
         return self._relevant_date(obj)[0]
+
+
+class AttemptSerializer(serializers.ModelSerializer):
+    method = serializers.CharField(source="method_id", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Attempt
+        fields = ["uuid", "method", "outcome", "date", "comment", "source", "call_id", "created_by", "date_created"]
+        read_only_fields = fields
+
+
+class AttemptRecordedSerializer(AttemptSerializer):
+    """The attempt, and its communication as the attempt (and the policy's step) left it."""
+
+    communication = CommunicationFullSerializer(read_only=True)
+
+    class Meta(AttemptSerializer.Meta):
+        fields = [*AttemptSerializer.Meta.fields, "communication"]
+        read_only_fields = fields
+
+
+class AttemptCreateSerializer(StrictSerializer):
+    method = serializers.SlugField(
+        max_length=CommunicationMethod._meta.get_field("code").max_length,
+        help_text="How the client was tried: a code of the methods dictionary (call, sms, messenger, …).",
+    )
+    outcome = serializers.ChoiceField(choices=AttemptOutcome.choices)
+    date = DateTimeField(required=False, help_text="When it was tried; defaults to now; not in the future.")
+    comment = _text(TEXT_MAX, required=False)
 
 
 class StatusSerializer(serializers.Serializer):

@@ -37,6 +37,9 @@ from . import schema  # noqa: F401  (registers the OpenAPI extensions of the per
 from .pagination import CommunicationCursorPagination, StrictOrderingFilter
 from .rows import VIEWS
 from .serializers import (
+    AttemptCreateSerializer,
+    AttemptRecordedSerializer,
+    AttemptSerializer,
     CancelSerializer,
     CloseSerializer,
     CollectionRequestSerializer,
@@ -83,13 +86,14 @@ def _read_one(uuid, view: str) -> tuple[dict, str]:
 
 
 def _with_etag(communication, *, status_code: int = status.HTTP_200_OK, headers=None) -> Response:
-    """The full view after a write, read back as GET reads it (with its oracle_id).
-
-    In JSON's own types, as a DRF serializer gives them: the idempotency store keeps this body.
-    """
+    """The full view after a write, read back as GET reads it (with its oracle_id)."""
     body, tag = _read_one(communication.uuid, "full")
-    body = orjson.loads(ORJSONRenderer().render(body))
-    return Response(body, status=status_code, headers={"ETag": tag, **(headers or {})})
+    return Response(_json(body), status=status_code, headers={"ETag": tag, **(headers or {})})
+
+
+def _json(body):
+    """In JSON's own types, as a DRF serializer gives them: the idempotency store keeps this body."""
+    return orjson.loads(ORJSONRenderer().render(body))
 
 
 def transition_schema(name: str, request_serializer, summary: str):
@@ -116,6 +120,8 @@ class CommunicationViewSet(viewsets.GenericViewSet):
         "collection": VIEW,
         "primary_info": VIEW,
         "history": VIEW,
+        "attempts": VIEW,
+        "record_attempt": CHANGE,
         "create": ADD,
         "partial_update": CHANGE,
         "start": CHANGE,
@@ -201,7 +207,52 @@ class CommunicationViewSet(viewsets.GenericViewSet):
         communication = selectors.communication_get(uuid)
         return Response(HistoryEntrySerializer(selectors.communication_history(communication), many=True).data)
 
+    @extend_schema(
+        summary="Attempts to reach the client, newest first",
+        description="At most 100; `attempts_count` of the communication counts them all.",
+        responses={200: AttemptSerializer(many=True)},
+        operation_id="communications_attempts_list",
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    @reads_replica
+    def attempts(self, request, uuid: str, **kwargs):
+        reject_unknown_params(request, set())
+        row = selectors.communication_row(uuid, ["uuid"])
+        return Response(AttemptSerializer(selectors.attempt_list(row["uuid"]), many=True).data)
+
     # Writes
+
+    @extend_schema(
+        summary="Record an attempt to reach the client (made outside the service)",
+        description=(
+            "Counts on the communication (`attempts_count`, `last_attempt_at`, `last_attempt_outcome`). "
+            "For a planned communication the attempt policy then re-plans it after an unsuccessful "
+            "attempt, or fails it at the limit (history source `policy`); `reached` changes no status."
+        ),
+        request=AttemptCreateSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            201: AttemptRecordedSerializer,
+            409: OpenApiResponse(
+                ErrorResponseSerializer,
+                description="transition_not_allowed: the communication is final; idempotency_request_in_flight.",
+            ),
+            413: TOO_LARGE,
+            422: OpenApiResponse(ErrorResponseSerializer, description="idempotency_key_reused"),
+        },
+        operation_id="communications_attempts_create",
+    )
+    @action(detail=True, methods=["post"], url_path="attempts", filter_backends=[], pagination_class=None)
+    def record_attempt(self, request, uuid: str, **kwargs):
+        def execute() -> Response:
+            data = AttemptCreateSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            attempt = services.attempt_record(uuid=uuid, actor=request.user, source=Source.API, **data.validated_data)
+            body = dict(AttemptSerializer(attempt).data)
+            body["communication"], tag = _read_one(attempt.communication_id, "full")
+            return Response(_json(body), status=status.HTTP_201_CREATED, headers={"ETag": tag})
+
+        return run_idempotent(request, execute)
 
     @extend_schema(
         summary="Create a communication",

@@ -44,7 +44,7 @@ def test_setup_demo_prints_a_working_login_and_token(capsys):
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     response = client.get("/v3/communications?page_size=1")
     assert response.status_code == 200, response.json()
-    assert Communication.objects.count() == 20
+    assert Communication.objects.count() == 20 + 24  # and this morning's leads
 
 
 def test_setup_demo_again_revokes_the_last_demo_key(capsys):
@@ -64,3 +64,18 @@ def test_setup_demo_again_revokes_the_last_demo_key(capsys):
     assert (response.status_code, response.json()["errors"][0]["code"]) == (401, "api_key_revoked")
     client.credentials(HTTP_AUTHORIZATION=f"Token {second}")
     assert client.get("/v3/communications").status_code == 200
+
+
+def test_the_demo_has_a_morning_for_the_supervisors_dashboard():
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from communications import reports
+
+    call_command("setup_demo", count=20)
+    today = timezone.localdate()
+    report = reports.lead_response(date_from=today - dt.timedelta(days=1), date_to=today)
+    totals = report["totals"]
+    assert totals["leads"] >= 24 and totals["contacted"] >= 12 and totals["waiting"] >= 1
+    assert totals["within_sla"] >= 1 and totals["missed_sla"] >= 1

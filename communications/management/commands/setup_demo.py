@@ -13,8 +13,9 @@ DEMO_KEY_NAME = "demo (setup_demo)"
 
 class Command(BaseCommand):
     help = (
-        "Make a fresh database usable at once: demo data (if there is none), an administrator "
-        "with a new password, and a new API key (the previous demo key is revoked). Prints what to log in with."
+        "Make a fresh database usable at once: demo data (if there is none; with this morning's "
+        "leads), an administrator with a new password, and a new API key (the previous demo key is "
+        "revoked). Prints what to log in with."
     )
 
     def add_arguments(self, parser):
@@ -25,6 +26,7 @@ class Command(BaseCommand):
     def handle(self, *args, username: str, count: int, url: str, **options):
         if not Communication.objects.exists():
             demo.load(count)
+            demo.load_today(first_oracle_id=count + 1)  # the supervisors' dashboard has a morning to show
         user, _ = get_user_model().objects.get_or_create(username=username)
         password = secrets.token_urlsafe(12)
         user.is_staff = user.is_superuser = True
