@@ -106,7 +106,8 @@ VIEW = {
 API_NAMES = {"method_id": "method"}
 
 MAX_ID = 2**63 - 1
-CURSOR_RE = re.compile(r"^[0-9a-f]{32}$")
+# Two 63-bit halves (transaction, event id): the pattern states what `parse` takes, to the digit.
+CURSOR_RE = re.compile(r"^[0-7][0-9a-f]{15}[0-7][0-9a-f]{15}$")
 PAGE_SIZE_MAX = 1000
 
 

@@ -15,6 +15,7 @@ from django.db.models import BooleanField, Expression, ExpressionWrapper, OuterR
 
 from communications_project.db import fall_back_to_primary
 from communications_project.errors import NotFound
+from communications_project.filters import parse_uuid
 from id_translations.models import IdTranslation
 
 from .models import Attempt, Communication, CommunicationHistory, Status
@@ -59,10 +60,11 @@ def _rows_query(columns: tuple[str, ...]) -> QuerySet[dict]:
 
 
 def _parse_uuid(value: str | uuid_lib.UUID) -> uuid_lib.UUID | None:
+    """The communication's UUID from a URL, in its canonical form only, as the schema states it."""
     if isinstance(value, uuid_lib.UUID):
         return value
     try:
-        return uuid_lib.UUID(str(value))
+        return parse_uuid(str(value))
     except ValueError:
         return None
 

@@ -17,6 +17,7 @@ from django_fsm import can_proceed
 
 from communications_project import observability
 from communications_project.errors import NotFound, PreconditionFailed, TransitionNotAllowed
+from communications_project.filters import parse_uuid
 from dicts.models import CommunicationMethod
 
 from . import events, policy, selectors
@@ -111,8 +112,10 @@ def _lock(uuid: uuid_lib.UUID | str, *, deleted: bool = False) -> Communication:
     # updater is not joined: every write sets it to its actor.
     queryset = queryset.select_related("created_by").annotate(oracle_id=selectors.oracle_id())
     try:
-        return queryset.select_for_update(of=("self",)).get(uuid=uuid)
-    except (Communication.DoesNotExist, ValidationError, ValueError):
+        # From a URL, the canonical form only, as the schema states it (and as reads take it).
+        key = uuid if isinstance(uuid, uuid_lib.UUID) else parse_uuid(str(uuid))
+        return queryset.select_for_update(of=("self",)).get(uuid=key)
+    except (Communication.DoesNotExist, ValueError):
         raise NotFound("Communication not found.")
 
 

@@ -14,7 +14,7 @@ IF_MATCH_PATTERN = r'^(\*|(W/)?"[0-9]{1,9}"|[0-9]{1,9})$'
 _IF_MATCH_RE = re.compile(IF_MATCH_PATTERN)
 IF_MATCH = OpenApiParameter(
     "If-Match",
-    {"type": "string", "pattern": IF_MATCH_PATTERN},
+    {"type": "string", "pattern": IF_MATCH_PATTERN, "maxLength": len('W/"123456789"')},
     location=OpenApiParameter.HEADER,
     required=False,
     description='The ETag you read, e.g. "3"; 412 if it changed; `*` or none: no check.',

@@ -38,11 +38,14 @@ class UUIDField(forms.UUIDField):
 
 
 class MultiValueField(forms.Field):
-    widget = MultiValueWidget
-    max_values = 1000
+    """Each value as sent (every repetition and every comma-separated part counts), at most
+    `max_values`: the schema's maxItems, chosen so that the longest query fits in a request line."""
 
-    def __init__(self, *, item_field: forms.Field, **kwargs):
+    widget = MultiValueWidget
+
+    def __init__(self, *, item_field: forms.Field, max_values: int, **kwargs):
         self.item_field = item_field
+        self.max_values = max_values
         kwargs.setdefault("required", False)
         super().__init__(**kwargs)
 
@@ -59,9 +62,9 @@ class MultiValueFilter(filters.Filter):
 
     field_class = MultiValueField
 
-    def __init__(self, *args, item_field: forms.Field, **kwargs):
+    def __init__(self, *args, item_field: forms.Field, max_values: int, **kwargs):
         kwargs.setdefault("lookup_expr", "in")
-        super().__init__(*args, item_field=item_field, **kwargs)
+        super().__init__(*args, item_field=item_field, max_values=max_values, **kwargs)
 
     def filter(self, qs, value):
         if not value:

@@ -105,14 +105,21 @@ def _claim(*, user, scope: str, key: str, fingerprint: str, locked_while_working
     return _Replay(existing.response_status, existing.response_body, existing.response_location)
 
 
+# The rule OpenAPI cannot state, for the description of every operation that takes the header.
+KEY_REUSE_RULE = (
+    "The same Idempotency-Key with another body is 422 `idempotency_key_reused` (the IETF "
+    "Idempotency-Key draft); while the first request runs, 409 `idempotency_request_in_flight`."
+)
+
+
 def idempotency_key_parameter(description: str) -> OpenApiParameter:
-    """The header as the schema states it: the pattern the server checks."""
+    """The header as the schema states it: the pattern the server checks, and the reuse rule."""
     return OpenApiParameter(
         HEADER,
         {"type": "string", "pattern": KEY_PATTERN, "minLength": 1, "maxLength": 255},
         location=OpenApiParameter.HEADER,
         required=False,
-        description=description,
+        description=f"{description} {KEY_REUSE_RULE}",
     )
 
 

@@ -1,10 +1,18 @@
 """The OpenAPI schema states what the server enforces (SPEC §6.2).
 
 A client generated from it sends nothing the server refuses, and what it refuses the server
-refuses too: unknown body fields (`additionalProperties: false`), the forms of UUIDs and headers,
-blank and null-character strings, list sizes, the enums of query filters. `schemathesis` checks
-both directions in CI (`.ci/fuzz`).
+refuses too: unknown body fields (`additionalProperties: false`), the forms of UUIDs, dates and
+headers, blank and null-character strings, list sizes, the enums of query filters, and a query
+short enough for the request line gunicorn reads (gunicorn.conf.py). `schemathesis` checks both
+directions in CI (`.ci/fuzz`).
+
+A rule it cannot state (one of two parameters, a date not in the future, a key reused with another
+body) is said in the operation's description, and for tools in an `x-` keyword (`RULE_KEYWORDS`):
+CI's schemathesis hooks (.ci/schemathesis_hooks.py) read those to leave out exactly the generated
+cases such a rule refuses.
 """
+
+import re
 
 from django import forms
 from django.core.exceptions import FieldDoesNotExist
@@ -16,11 +24,12 @@ from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAuto
 from rest_framework import serializers
 
 from .api import UUID_PATTERN, StrictSerializer
-from .filters import MultiValueFilter
+from .fields import DATE_TIME_PATTERN, NOT_BLANK_PATTERN
+from .filters import DateTimeFilter, MultiValueFilter
 
 NO_NULL_CHARACTER = "^[^\\u0000]*$"
-# Something other than whitespace: DRF trims, and then a blank value is refused.
-NOT_BLANK = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+# Something other than whitespace: DRF trims (Python's whitespace), and then a blank value is refused.
+NOT_BLANK = NOT_BLANK_PATTERN
 
 
 def _blank_in_model(field) -> bool:
@@ -41,11 +50,22 @@ class AutoSchema(StandardizedErrorsAutoSchema):
     def _map_serializer(self, serializer, direction, bypass_extensions=False):
         schema = super()._map_serializer(serializer, direction, bypass_extensions)
         if isinstance(serializer, StrictSerializer) and direction == "request":
-            if serializer.unknown_fields == "refuse":
+            if serializer.unknown_fields == "refuse" and "oneOf" not in schema:  # a oneOf's variants say it
                 schema["additionalProperties"] = False
             if schema.get("description") == StrictSerializer.__doc__.strip().replace("\n    ", "\n"):
                 del schema["description"]  # the base class's docstring, not the serializer's
         return schema
+
+    def _insert_field_validators(self, field, schema):
+        super()._insert_field_validators(field, schema)
+        # drf-spectacular offers "" as a second oneOf branch of a blankable string with a pattern;
+        # where the pattern admits "" already, "" would match both branches and so neither.
+        variants = schema.get("oneOf", [])
+        if len(variants) == 2 and variants[1] == {"type": "string", "maxLength": 0}:
+            inner = variants[0]
+            if not inner.get("minLength") and "format" not in inner and re.search(inner.get("pattern", ""), ""):
+                del schema["oneOf"]
+                schema.update(inner)
 
     def _unwrap_list_serializer(self, serializer, direction):
         schema = super()._unwrap_list_serializer(serializer, direction)
@@ -66,6 +86,9 @@ class AutoSchema(StandardizedErrorsAutoSchema):
             return schema
         if isinstance(field, serializers.UUIDField):
             schema["pattern"] = UUID_PATTERN
+        elif isinstance(field, serializers.DateTimeField):
+            schema["pattern"] = DATE_TIME_PATTERN
+            schema.update(getattr(field, "rules", {}))
         elif isinstance(field, serializers.CharField) and not _has_pattern(field, schema):
             if field.trim_whitespace and not field.allow_blank:
                 schema["pattern"] = NOT_BLANK
@@ -86,15 +109,22 @@ def _item_schema(field: forms.Field) -> dict:
 
 
 class FilterExtension(DjangoFilterExtension):
-    """Multi-value filters as what they are: repeated parameters, each value from a known set."""
+    """Multi-value filters as what they are: repeated parameters, each value from a known set, as
+    many as the filter takes; date filters with the pattern the server checks."""
 
     priority = 1
 
     def resolve_filter_field(self, auto_schema, model, filterset_class, field_name, filter_field):
+        if isinstance(filter_field, DateTimeFilter):
+            parameters = super().resolve_filter_field(auto_schema, model, filterset_class, field_name, filter_field)
+            for parameter in parameters:
+                parameter["schema"]["pattern"] = DATE_TIME_PATTERN
+            return parameters
         if not isinstance(filter_field, MultiValueFilter):
             return super().resolve_filter_field(auto_schema, model, filterset_class, field_name, filter_field)
         item_field = filter_field.extra["item_field"]
-        schema = {"type": "array", "items": _item_schema(item_field), "maxItems": filter_field.field_class.max_values}
+        items = filter_field.item_schema() if hasattr(filter_field, "item_schema") else _item_schema(item_field)
+        schema = {"type": "array", "items": items, "maxItems": filter_field.extra["max_values"]}
         return [
             build_parameter_type(
                 name=field_name,
@@ -178,4 +208,39 @@ def add_database_unavailable(result, generator, request, public):
             if any("bearerAuth" in scheme for scheme in operation.get("security", [])):
                 responses["503"]["description"] += provider
             responses["503"]["headers"] = retry_after
+    return result
+
+
+# What a rule the schema cannot state looks like to a tool, beside its words in the description.
+RULE_KEYWORDS = {
+    "x-required-one-of": "on an operation: at least one of these query parameters",
+    "x-not-in-future": "on a date-time property: not later than the server's clock (it allows a minute)",
+    "x-only-with": "on a property: null or absent unless the body's properties have these values",
+    "x-required-with": "on a property: present and not null when the body's properties have these values",
+    "x-not-before": "on a date-time property: not earlier than this other property of the body, when both are given",
+}
+
+# gunicorn's limit_request_line (gunicorn.conf.py; a test holds the two equal).
+REQUEST_LINE_MAX = 8190
+
+
+def uuid_path_parameters(result, generator, request, public):
+    """A `{uuid}` in a path is a UUID in its canonical form (anything else is a 404)."""
+    for path in result["paths"].values():
+        for operation in path.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "path" and parameter["name"] == "uuid":
+                    parameter["schema"] = {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}
+    return result
+
+
+def add_uri_too_long(result, generator, request, public):
+    """Every operation may answer 414 uri_too_long (gunicorn.conf.py answers it, in the error shape)."""
+    response = {
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+        "description": f"uri_too_long: the request line is over {REQUEST_LINE_MAX:,} bytes; send fewer values.",
+    }
+    for path in result["paths"].values():
+        for operation in path.values():
+            operation["responses"].setdefault("414", response)
     return result

@@ -1,6 +1,6 @@
 """Cursor pagination and ordering of the list (SPEC §6.1), strict about their parameters."""
 
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -28,6 +28,11 @@ class StrictOrderingFilter(OrderingFilter):
             return queryset
         field = ordering[0].lstrip("-")
         return queryset.filter(**{f"{field}__isnull": False}).order_by(*ordering)
+
+
+# DRF's cursor: base64 of its offset, direction and position (a date-time), some 80 characters.
+CURSOR_PATTERN = "^[A-Za-z0-9+/=]*$"
+CURSOR_MAX_LENGTH = 200
 
 
 class CommunicationCursorPagination(CursorPagination):
@@ -59,6 +64,20 @@ class CommunicationCursorPagination(CursorPagination):
             body["count"] = self.count
         body["results"] = data
         return Response(body)
+
+    def decode_cursor(self, request):
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is not None and len(encoded) > CURSOR_MAX_LENGTH:  # what the schema states
+            raise NotFound(self.invalid_cursor_message)
+        return super().decode_cursor(request)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.cursor_query_param:  # bounded, for the request line's sake
+                parameter["schema"].update(pattern=CURSOR_PATTERN, maxLength=CURSOR_MAX_LENGTH)
+                parameter["description"] = "The `next` or `previous` link's cursor, as it is."
+        return parameters
 
     def get_paginated_response_schema(self, schema):
         response = super().get_paginated_response_schema(schema)

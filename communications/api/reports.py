@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from communications_project.api import reject_unknown_params
+from communications_project.api import UUID_PATTERN, reject_unknown_params
 from communications_project.db import reads_replica
 from communications_project.filters import MultiValueField, UUIDField
 from communications_project.permissions import ModelPermissions
@@ -18,12 +18,15 @@ from communications_project.permissions import ModelPermissions
 from .. import reports
 from ..models import Communication, Status
 
+# As many dealerships as a request line carries beside the other parameters (test_request_limits).
+DEALER_VALUES = 100
+
 VIEW_REPORTS = "communications.view_reports"
 DATE_PATTERN = r"^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$"  # a day of the years 1900-2999, as the server takes
 
 
 class LeadResponseParams(forms.Form):
-    dealer_uuid = MultiValueField(item_field=UUIDField())
+    dealer_uuid = MultiValueField(item_field=UUIDField(), max_values=DEALER_VALUES)
     date_from = forms.DateField(required=False, input_formats=["%Y-%m-%d"])
     date_to = forms.DateField(required=False, input_formats=["%Y-%m-%d"])
     group_by = forms.ChoiceField(
@@ -121,18 +124,22 @@ class LeadResponseView(APIView):
         parameters=[
             OpenApiParameter(
                 "dealer_uuid",
-                {"type": "array", "items": {"type": "string", "format": "uuid"}, "maxItems": 1000},
+                {
+                    "type": "array",
+                    "items": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN},
+                    "maxItems": DEALER_VALUES,
+                },
                 explode=False,
                 description="Dealerships, comma-separated or repeated; none: all.",
             ),
             OpenApiParameter(
                 "date_from",
-                {"type": "string", "format": "date", "pattern": DATE_PATTERN},
+                {"type": "string", "format": "date", "pattern": DATE_PATTERN, "maxLength": 10},
                 description="First day (Moscow time) of the leads' arrival; default: 29 days before date_to.",
             ),
             OpenApiParameter(
                 "date_to",
-                {"type": "string", "format": "date", "pattern": DATE_PATTERN},
+                {"type": "string", "format": "date", "pattern": DATE_PATTERN, "maxLength": 10},
                 description=f"Last day, included; default today. At most {reports.MAX_DAYS} days in all.",
             ),
             OpenApiParameter("group_by", enum=list(reports.GROUPS), default="day"),

@@ -4,14 +4,16 @@ A DRF serializer builds its fields on every instantiation and reads each value t
 object: most of a read's time. The read serializers stay the one declaration of what a view shows
 (and the schema's); `RowSerializer` reads their fields once, at import, into a plan of which
 `.values()` column gives each field, and shapes rows by it. Values go out as they are (orjson
-writes UUIDs, dates and JSON); dates are moved to the current time zone first, as DRF's
-DateTimeField does. A test holds the two representations equal.
+writes UUIDs, dates and JSON); dates are moved to the current time zone first, as the API's
+DateTimeField does (communications_project.fields.local). A test holds the two representations equal.
 """
 
 from collections.abc import Iterable
 
 from django.utils import timezone
 from rest_framework import serializers
+
+from communications_project.fields import local
 
 from .serializers import CommunicationFullSerializer, CommunicationShortSerializer
 
@@ -36,7 +38,7 @@ class RowSerializer:
         shaped = {}
         for name, column, is_date in self.plan:
             value = row[column]
-            shaped[name] = value.astimezone(zone) if is_date and value is not None else value
+            shaped[name] = local(value, zone) if is_date and value is not None else value
         return shaped
 
     def many(self, rows: Iterable[dict]) -> list[dict]:

@@ -1,5 +1,6 @@
 """Shapes of the API. Input serializers only parse types; the rules live in services."""
 
+from django.db import models
 from django.utils import translation
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -27,8 +28,25 @@ def _text(max_length: int, **kwargs) -> serializers.CharField:
     return serializers.CharField(max_length=max_length, allow_blank=True, trim_whitespace=False, **kwargs)
 
 
+# Dates out as the API writes them (communications_project.fields.local).
+FIELD_MAPPING = {**serializers.ModelSerializer.serializer_field_mapping, models.DateTimeField: DateTimeField}
+
+
+class MethodCodeField(serializers.CharField):
+    """A code of the methods dictionary, as answered (the schema: communications/api/schema.py)."""
+
+
+class DetailsPatchField(serializers.DictField):
+    """A PATCH's `details`, per the communication's own method (the schema: communications/api/schema.py)."""
+
+
+PLANNED = {"kind": "planned"}
+ACTUAL = {"kind": "actual"}
+
+
 class CommunicationShortSerializer(serializers.ModelSerializer):
-    method = serializers.CharField(source="method_id", read_only=True)
+    serializer_field_mapping = FIELD_MAPPING
+    method = MethodCodeField(source="method_id", read_only=True)
 
     class Meta:
         model = Communication
@@ -96,6 +114,7 @@ class CommunicationFullSerializer(CommunicationShortSerializer):
 
 
 class HistoryEntrySerializer(serializers.ModelSerializer):
+    serializer_field_mapping = FIELD_MAPPING
     actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     status_from = serializers.ChoiceField(choices=Status.choices, allow_blank=True, read_only=True)
     status_to = serializers.ChoiceField(choices=Status.choices, allow_blank=True, read_only=True)
@@ -127,10 +146,24 @@ class CommunicationCreateSerializer(StrictSerializer):
     comment = _text(TEXT_MAX, required=False)
     result = _text(TEXT_MAX, required=False)
     details = serializers.DictField(required=False, help_text="Per-method attributes, see docs/API.md.")
-    date_planned_start = DateTimeField(required=False, allow_null=True)
-    date_planned_finish = DateTimeField(required=False, allow_null=True)
+    # Rules between fields, which OpenAPI cannot state: in words, and for tools (communications_project/schema.py).
+    date_planned_start = DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="Planned only, and required for planned.",
+        rules={"x-only-with": PLANNED, "x-required-with": PLANNED},
+    )
+    date_planned_finish = DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="Planned only; not before date_planned_start.",
+        rules={"x-only-with": PLANNED, "x-not-before": "date_planned_start"},
+    )
     date_start = DateTimeField(
-        required=False, allow_null=True, help_text="Actual only; defaults to now; not in the future."
+        required=False,
+        allow_null=True,
+        help_text="Actual only; defaults to now; not in the future.",
+        rules={"x-only-with": ACTUAL, "x-not-in-future": True},
     )
 
 
@@ -143,17 +176,28 @@ class CommunicationUpdateSerializer(StrictSerializer):
     subject = _text(SUBJECT_MAX, required=False)
     comment = _text(TEXT_MAX, required=False)
     result = _text(TEXT_MAX, required=False)
-    details = serializers.DictField(required=False, help_text="Merged into the stored details; null removes a key.")
-    date_planned_start = DateTimeField(required=False)
-    date_planned_finish = DateTimeField(required=False, allow_null=True)
+    details = DetailsPatchField(required=False)
+    date_planned_start = DateTimeField(required=False, help_text="Planned communications only.")
+    date_planned_finish = DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="Planned communications only; not before the planned start.",
+        rules={"x-not-before": "date_planned_start"},
+    )
 
 
 class StartSerializer(StrictSerializer):
-    date_start = DateTimeField(required=False, help_text="Defaults to now.")
+    date_start = DateTimeField(
+        required=False, help_text="Defaults to now; not in the future.", rules={"x-not-in-future": True}
+    )
 
 
 class CloseSerializer(StrictSerializer):
-    date_finish = DateTimeField(required=False, help_text="Defaults to now.")
+    date_finish = DateTimeField(
+        required=False,
+        help_text="Defaults to now; not in the future, nor before the start.",
+        rules={"x-not-in-future": True},
+    )
     result = _text(TEXT_MAX, required=False)
 
 
@@ -180,7 +224,7 @@ class PrimaryInfoSerializer(serializers.Serializer):
     """What the CRM card shows: Russian labels, the relevant date, what can be done now."""
 
     uuid = serializers.UUIDField()
-    method = serializers.CharField(source="method_id")
+    method = MethodCodeField(source="method_id")
     method_name = serializers.CharField(source="method.name")
     kind = serializers.CharField()
     kind_name = serializers.SerializerMethodField()
@@ -225,7 +269,7 @@ class PrimaryInfoSerializer(serializers.Serializer):
     @extend_schema_field(serializers.DateTimeField(allow_null=True))
     def get_date(self, obj):
         value = self._relevant_date(obj)[1]
-        return serializers.DateTimeField().to_representation(value) if value else None
+        return DateTimeField().to_representation(value) if value else None
 
     @extend_schema_field(
         serializers.ChoiceField(choices=["date_finish", "date_start", "date_planned_start", "date_updated"])

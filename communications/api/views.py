@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from communications_project.api import (
     IF_MATCH,
     TOO_LARGE,
+    UUID_PATTERN,
     UUID_RE,
     ErrorResponseSerializer,
     etag,
@@ -25,13 +26,14 @@ from communications_project.api import (
     reject_unknown_params,
 )
 from communications_project.db import reads_replica
-from communications_project.idempotency import idempotency_key_parameter, run_idempotent
+from communications_project.idempotency import KEY_REUSE_RULE, idempotency_key_parameter, run_idempotent
 from communications_project.permissions import ADD, CHANGE, DELETE, VIEW
 from communications_project.renderers import ORJSONRenderer
 
 from .. import events, selectors, services
 from ..filtersets import CommunicationFilterSet
 from ..models import FINAL_STATUSES, CommunicationEvent, EventType, Source, Status
+from . import schema  # noqa: F401  (registers the OpenAPI extensions of the per-method bodies)
 from .pagination import CommunicationCursorPagination, StrictOrderingFilter
 from .rows import VIEWS
 from .serializers import (
@@ -254,6 +256,13 @@ class CommunicationViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Create a communication",
+        description=(
+            "The body is the one of its `method`, with that method's `details`. Rules between fields, "
+            "which OpenAPI cannot state, are in the properties' descriptions and `x-` keywords: a planned "
+            "communication needs `date_planned_start` and takes no `date_start`, an actual one no planned "
+            "dates; `date_planned_finish` not before `date_planned_start`; `date_start` not in the future. "
+            + KEY_REUSE_RULE
+        ),
         request=CommunicationCreateSerializer,
         examples=[
             OpenApiExample(
@@ -369,12 +378,13 @@ class CommunicationStatusListView(APIView):
 FEED_PARAMS = {"after", "type", "subject", "page_size"}
 FEED_PAGE_SIZE = 100
 FEED_SUBJECTS_MAX = 100
-CURSOR = {"type": "string", "pattern": events.CURSOR_RE.pattern}
+CURSOR = {"type": "string", "pattern": events.CURSOR_RE.pattern, "maxLength": 32}
 
 
 def _items(request, name: str) -> list[str]:
-    """A parameter's values, repeated or comma-separated."""
-    return [item for value in request.query_params.getlist(name) for item in value.split(",") if item]
+    """A parameter's values, repeated or comma-separated; an empty one is kept, to be refused (as the
+    list's filters do: `?subject=` is a mistake, not "no filter")."""
+    return [item for value in request.query_params.getlist(name) for item in value.split(",")]
 
 
 def _feed_params(request) -> dict:
@@ -392,6 +402,8 @@ def _feed_params(request) -> dict:
             raise ValidationError({"page_size": [f"A whole number from 1 to {events.PAGE_SIZE_MAX}."]}, code="invalid")
         params["limit"] = int(raw)
     types = _items(request, "type")
+    if len(types) > len(EventType.values):  # as sent, like the schema's maxItems
+        raise ValidationError({"type": [f"At most {len(EventType.values)} values."]}, code="max_length")
     unknown = sorted(set(types) - set(EventType.values))
     if unknown:
         raise ValidationError(
@@ -427,13 +439,23 @@ class CommunicationEventListView(GenericAPIView):
             OpenApiParameter("after", CURSOR, description="A cursor: `next`, `now` or an event's `sequence`."),
             OpenApiParameter(
                 "type",
-                {"type": "array", "items": {"type": "string", "enum": EventType.values}},
+                {
+                    "type": "array",
+                    "minItems": 1,  # `type=` is an empty value, refused; `type` left out is every type
+                    "maxItems": len(EventType.values),
+                    "items": {"type": "string", "enum": EventType.values},
+                },
                 explode=False,
                 description="Only these types (comma-separated or repeated).",
             ),
             OpenApiParameter(
                 "subject",
-                {"type": "array", "maxItems": FEED_SUBJECTS_MAX, "items": {"type": "string", "format": "uuid"}},
+                {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": FEED_SUBJECTS_MAX,
+                    "items": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN},
+                },
                 explode=False,
                 description="Only these communications (comma-separated or repeated).",
             ),

@@ -73,8 +73,15 @@ def test_create_actual_goes_straight_to_in_work(api):
         ({"details": {"phone": "+7916\x001234567"}}, [("null_characters_not_allowed", "details.phone")]),
         ({"date_planned_start": "tomorrow"}, [("invalid", "date_planned_start")]),
         ({"date_planned_start": None}, [("required", "date_planned_start")]),
-        ({"date_planned_start": "0001-01-01T00:00:00+05:00"}, [("overflow", "date_planned_start")]),
+        ({"date_planned_start": "0001-01-01T00:00:00+05:00"}, [("out_of_range", "date_planned_start")]),
         ({"date_planned_start": "3000-01-01T00:00:00+00:00"}, [("out_of_range", "date_planned_start")]),
+        ({"date_planned_start": "1899-12-31T23:59:59-05:00"}, [("out_of_range", "date_planned_start")]),
+        # RFC 3339 only: an offset, seconds, `T`; a real date.
+        ({"date_planned_start": "2099-06-01T10:00:00"}, [("invalid", "date_planned_start")]),
+        ({"date_planned_start": "2099-06-01 10:00:00+03:00"}, [("invalid", "date_planned_start")]),
+        ({"date_planned_start": "2099-06-01"}, [("invalid", "date_planned_start")]),
+        ({"date_planned_start": "2099-02-30T10:00:00Z"}, [("invalid", "date_planned_start")]),
+        ({"date_planned_start": 4102444800}, [("invalid", "date_planned_start")]),
         ({"status": "done"}, [("unknown_field", "status")]),
     ],
 )

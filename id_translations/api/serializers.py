@@ -4,7 +4,10 @@ from communications_project.api import StrictSerializer
 
 from ..models import ORACLE_ID_MAX
 
-MAX_VALUES = 1000
+MAX_VALUES = 1000  # pairs in one POST
+# Values of each side in one look-up: the longest query (100 UUIDs and 100 19-digit IDs, each
+# parameter repeated) is 7.9 KB, within gunicorn's 8,190-byte request line.
+LOOKUP_MAX_VALUES = 100
 
 
 class IdTranslationSerializer(StrictSerializer):

@@ -11,7 +11,13 @@ from communications_project.filters import MultiValueWidget, parse_uuid
 from ..models import ORACLE_ID_MAX, IdTranslation, parse_oracle_id
 from ..selectors import translations_find
 from ..services import translations_create
-from .serializers import MAX_VALUES, ConflictSerializer, IdTranslationLookupSerializer, IdTranslationSerializer
+from .serializers import (
+    LOOKUP_MAX_VALUES,
+    MAX_VALUES,
+    ConflictSerializer,
+    IdTranslationLookupSerializer,
+    IdTranslationSerializer,
+)
 
 ONE_OR_MANY = PolymorphicProxySerializer(
     component_name="IdTranslationOneOrMany",
@@ -23,6 +29,8 @@ ONE_OR_MANY = PolymorphicProxySerializer(
 
 def _values(request, name: str, parse) -> list:
     raw = MultiValueWidget().value_from_datadict(request.query_params, None, name)
+    if len(raw) > LOOKUP_MAX_VALUES:  # as sent, before duplicates go: what the schema's maxItems counts
+        raise ValidationError({name: [f"At most {LOOKUP_MAX_VALUES} values."]}, code="max_length")
     values = []
     for item in raw:
         try:
@@ -46,15 +54,21 @@ class IdTranslationView(APIView):
 
     @extend_schema(
         summary="Look up pairs by either side",
+        description=(
+            "Give `flora_uuid`, `oracle_id` or both: a request with neither is 400 `required` (the whole "
+            'table is not served). OpenAPI cannot state "at least one of" for parameters; '
+            "`x-required-one-of` says it for tools."
+        ),
+        extensions={"x-required-one-of": ["flora_uuid", "oracle_id"]},
         parameters=[
             OpenApiParameter(
                 "flora_uuid",
                 {
                     "type": "array",
                     "items": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN},
-                    "maxItems": MAX_VALUES,
+                    "maxItems": LOOKUP_MAX_VALUES,
                 },
-                description="UUIDs, repeated or comma-separated. Give flora_uuid, oracle_id or both.",
+                description=f"UUIDs, repeated or comma-separated, at most {LOOKUP_MAX_VALUES}.",
                 explode=True,
             ),
             OpenApiParameter(
@@ -62,9 +76,9 @@ class IdTranslationView(APIView):
                 {
                     "type": "array",
                     "items": {"type": "integer", "minimum": 1, "maximum": ORACLE_ID_MAX},
-                    "maxItems": MAX_VALUES,
+                    "maxItems": LOOKUP_MAX_VALUES,
                 },
-                description="Oracle IDs, repeated or comma-separated. At most 1,000 values in all.",
+                description=f"Oracle IDs, repeated or comma-separated, at most {LOOKUP_MAX_VALUES}.",
                 explode=True,
             ),
         ],
@@ -79,8 +93,6 @@ class IdTranslationView(APIView):
             raise ValidationError(
                 {"flora_uuid": ["Give flora_uuid or oracle_id: the whole table is not served."]}, code="required"
             )
-        if len(flora_uuids) + len(oracle_ids) > MAX_VALUES:
-            raise ValidationError({"flora_uuid": [f"At most {MAX_VALUES} values in all."]}, code="max_length")
         pairs = translations_find(flora_uuids=flora_uuids, oracle_ids=oracle_ids)
         found_uuids = {pair[0] for pair in pairs}
         found_ids = {pair[1] for pair in pairs}

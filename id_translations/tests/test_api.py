@@ -44,14 +44,14 @@ def test_lookup_by_either_side_repeated_or_comma_separated(client):
     }
 
 
-def test_lookup_of_a_thousand_values_in_one_query(client, django_assert_max_num_queries):
-    stored = [pair(i) for i in range(1, 501)]
+def test_lookup_of_a_hundred_values_of_each_side_in_one_query(client, django_assert_max_num_queries):
+    stored = [pair(i) for i in range(1, 101)]
     ids = ",".join(str(p.oracle_id) for p in stored)
-    uuids = ",".join(str(uuid.uuid4()) for _ in range(500))
+    uuids = ",".join(str(uuid.uuid4()) for _ in range(100))
     with django_assert_max_num_queries(1 + AUTH_QUERIES):
         response = client.get(URL, {"oracle_id": ids, "flora_uuid": uuids})
-    assert len(response.json()["results"]) == 500
-    assert len(response.json()["not_found"]["flora_uuid"]) == 500
+    assert len(response.json()["results"]) == 100
+    assert len(response.json()["not_found"]["flora_uuid"]) == 100
 
 
 @pytest.mark.parametrize(
@@ -65,7 +65,8 @@ def test_lookup_of_a_thousand_values_in_one_query(client, django_assert_max_num_
         ("?oracle_id=99999999999999999999", "oracle_id"),
         ("?oracle_id=%D9%A1%D9%A2", "oracle_id"),  # Arabic-Indic "١٢": int() would read it as 12
         ("?oracle_id=1_2", "oracle_id"),  # int() would read it as 12
-        ("?oracle_id=" + ",".join(str(i) for i in range(1, 1002)), "flora_uuid"),
+        ("?oracle_id=" + ",".join(str(i) for i in range(1, 102)), "oracle_id"),
+        ("?flora_uuid=" + "&flora_uuid=".join([str(uuid.uuid4())] * 101), "flora_uuid"),  # duplicates count
         ("?id=5", "id"),
     ],
 )

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from communications import selectors as communication_selectors
 from communications.models import Communication
 from communications_project.api import TOO_LARGE, ErrorResponseSerializer, reject_unknown_params
-from communications_project.idempotency import idempotency_key_parameter, run_idempotent
+from communications_project.idempotency import KEY_REUSE_RULE, idempotency_key_parameter, run_idempotent
 from communications_project.permissions import ModelPermissions
 
 from ..ari import TelephonyNotConfigured
@@ -34,6 +34,7 @@ class CallPhoneView(APIView):
 
     @extend_schema(
         summary="Ring the employee, then dial the client (Asterisk)",
+        description=KEY_REUSE_RULE,
         request=CallPhoneSerializer,
         parameters=[idempotency_key_parameter("A retried click with the same key does not ring twice.")],
         responses={
@@ -120,7 +121,14 @@ class TelephonyEventView(APIView):
     @extend_schema(
         summary="Call outcome from the PBX (answered, hangup)",
         request=CallEventSerializer,
-        parameters=[OpenApiParameter("X-Telephony-Secret", location=OpenApiParameter.HEADER, required=True)],
+        parameters=[
+            OpenApiParameter(
+                "X-Telephony-Secret",
+                {"type": "string", "minLength": 1, "maxLength": 1024},
+                location=OpenApiParameter.HEADER,
+                required=True,
+            )
+        ],
         responses={
             202: CallLogSerializer,
             401: OpenApiResponse(ERROR, description="No or wrong X-Telephony-Secret."),
