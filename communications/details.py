@@ -29,6 +29,7 @@ TEXT_PATTERN = NOT_BLANK_PATTERN
 URL_PATTERN = "^[Hh][Tt][Tt][Pp][Ss]?://[^\\x00]*$"
 DURATION_MAX = 86400 * 7
 
+
 def _compiled(validator, *names: str):
     """Django compiles a validator's regular expressions on first use, behind a proxy that every
     later use goes through again: compile them here, once."""
