@@ -99,6 +99,29 @@ def test_malformed_json_is_400_parse_error(api):
     assert codes(response) == [("parse_error", None)]
 
 
+@pytest.mark.parametrize(
+    "fragment",
+    [
+        '"\\ud800": 1',  # an unknown key: its name would be echoed as the error's attr
+        '"details": {"phone": "+79161234567", "\\udfff": 1}',
+        '"subject": "\\ud800"',
+    ],
+)
+def test_a_lone_surrogate_escape_anywhere_is_400_parse_error(api, fragment):
+    body = json.dumps(new_call())[:-1] + ", " + fragment + "}"
+    response = api.post("/v2/communications", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert codes(response) == [("parse_error", None)]
+    assert not Communication.objects.exists()
+
+
+def test_a_surrogate_pair_is_a_character_like_any_other(api):
+    body = json.dumps(new_call(subject="🚗"))  # json.dumps writes it as \\ud83d\\ude97
+    response = api.post("/v2/communications", data=body, content_type="application/json")
+    assert response.status_code == 201, response.content
+    assert Communication.objects.get().subject == "🚗"
+
+
 def test_a_json_array_body_is_400(api):
     response = api.post("/v2/communications", data="[1, 2]", content_type="application/json")
     assert response.status_code == 400
